@@ -1,0 +1,29 @@
+# The two commands of the README:
+#   make run    runs the exporter on its embedded default config (libvirt test:///default)
+#   make test   installs what the tests need (as root, Debian 12) and runs lint, types and tests
+PY := .venv/bin/python
+ARGS ?=
+
+.PHONY: run test lint unit venv bench dashboards
+
+venv:
+	scripts/bootstrap.sh run
+
+run: venv
+	.venv/bin/hypervisor-exporter $(ARGS)
+
+test:
+	scripts/install-test-deps.sh
+	$(MAKE) lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(PY) -m ruff check exporter tests benchmarks dashboards
+	$(PY) -m ruff format --check exporter tests benchmarks dashboards
+	$(PY) -m mypy
+
+unit:
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench:
+	$(PY) -m benchmarks.run

@@ -1,0 +1,220 @@
+"""Every metric family the exporter serves, declared once.
+
+Names and labels are the public contract (docs/metrics.md); HELP says what each number
+means and where it comes from on each platform. Collectors import these; none declares
+its own copy.
+"""
+
+from __future__ import annotations
+
+from exporter.metrics import Family, StateSet
+
+T = "target"
+VM = (T, "host", "vm")
+HOST = (T, "host")
+
+POWER_STATES = ("running", "stopped", "paused", "suspended", "crashed", "unknown")
+CONNECTION_STATES = ("connected", "disconnected", "not_responding")
+
+WINDOW_NOTE = (
+    " Computed over the window between this collection and the previous one of the same"
+    " target, so the series is absent on the first collection after the exporter starts."
+)
+
+# --- VMs ---------------------------------------------------------------------------------
+VM_INFO = Family(
+    "hypervisor_vm_info",
+    "Always 1; identifies a VM. uuid is the libvirt domain UUID or the vSphere BIOS UUID"
+    " (config.uuid); cluster and datacenter are empty on libvirt.",
+    (*VM, "platform", "uuid", "cluster", "datacenter"),
+)
+VM_POWER_STATE = StateSet(
+    Family(
+        "hypervisor_vm_power_state",
+        "VM power state as a state set, exactly one state is 1. libvirt: running and blocked"
+        " and shutting down are running, shut off is stopped, pmsuspended is suspended."
+        " vSphere: runtime.powerState poweredOn/poweredOff/suspended.",
+        (*VM, "state"),
+    ),
+    POWER_STATES,
+)
+VM_AUTOSTART_ENABLED = Family(
+    "hypervisor_vm_autostart_enabled",
+    "1 when the platform will start this VM when its host boots. libvirt:"
+    " virDomainGetAutostart. vSphere: the host's autostart defaults are enabled and the VM"
+    " is in the host's powerInfo with startAction powerOn, or systemDefault while the"
+    " defaults say powerOn.",
+    VM,
+)
+VM_AUTOSTART_ORDER = Family(
+    "hypervisor_vm_autostart_order",
+    "Position of the VM in its host's autostart sequence (vSphere powerInfo startOrder,"
+    " -1 resolved to the host default). Absent where the platform has no order (libvirt).",
+    VM,
+)
+VM_AUTOSTART_DELAY = Family(
+    "hypervisor_vm_autostart_delay_seconds",
+    "Seconds the host waits after starting this VM before the next one (vSphere powerInfo"
+    " startDelay, -1 resolved to the host default). Absent on libvirt.",
+    VM,
+)
+VM_BOOT_TIMESTAMP = Family(
+    "hypervisor_vm_boot_timestamp_seconds",
+    "Unix time the VM was last powered on, running VMs only (vSphere"
+    " summary.runtime.bootTime). libvirt does not report it.",
+    VM,
+)
+VM_GUEST_TOOLS_RUNNING = Family(
+    "hypervisor_vm_guest_tools_running",
+    "1 when the guest agent answers: VMware Tools runningStatus guestToolsRunning on"
+    " vSphere, the qemu guest agent channel connected on libvirt. Running VMs only.",
+    VM,
+)
+VM_DISK_QUEUE_LENGTH = Family(
+    "hypervisor_vm_disk_queue_length",
+    "Average number of outstanding I/O requests on the VM's disk (iostat aqu-sz). libvirt:"
+    " growth of the block device's read, write and flush time counters divided by wall"
+    " time. vSphere: disk.maxQueueDepth-free estimate from"
+    " virtualDisk.readOIO and writeOIO." + WINDOW_NOTE,
+    (*VM, "disk"),
+)
+VM_PACKET_LOSS_RATIO = Family(
+    "hypervisor_vm_network_packet_loss_ratio",
+    "Dropped packets / (packets + dropped packets), receive and transmit together, on the"
+    " VM's interface. libvirt: interface stats rx/tx pkts and drop. vSphere:"
+    " net.packetsRx/Tx and net.droppedRx/Tx." + WINDOW_NOTE,
+    (*VM, "interface"),
+)
+VM_NET_RX_PACKETS = Family(
+    "hypervisor_vm_network_receive_packets_total",
+    "Packets received by the VM's interface since it was created (libvirt interface stats).",
+    (*VM, "interface"),
+    "counter",
+)
+VM_NET_TX_PACKETS = Family(
+    "hypervisor_vm_network_transmit_packets_total",
+    "Packets sent by the VM's interface since it was created (libvirt interface stats).",
+    (*VM, "interface"),
+    "counter",
+)
+VM_NET_RX_DROPS = Family(
+    "hypervisor_vm_network_receive_drops_total",
+    "Received packets dropped on the VM's interface (libvirt interface stats rx_drop).",
+    (*VM, "interface"),
+    "counter",
+)
+VM_NET_TX_DROPS = Family(
+    "hypervisor_vm_network_transmit_drops_total",
+    "Sent packets dropped on the VM's interface (libvirt interface stats tx_drop).",
+    (*VM, "interface"),
+    "counter",
+)
+
+# --- Hosts -------------------------------------------------------------------------------
+HOST_INFO = Family(
+    "hypervisor_host_info",
+    "Always 1; identifies a hypervisor host. version is the hypervisor's (QEMU or ESXi)"
+    " version; cluster is empty on libvirt.",
+    (*HOST, "platform", "cluster", "version"),
+)
+HOST_CONNECTION_STATE = StateSet(
+    Family(
+        "hypervisor_host_connection_state",
+        "Host connection state as a state set. vSphere: runtime.connectionState. libvirt:"
+        " connected while the target's connection answers.",
+        (*HOST, "state"),
+    ),
+    CONNECTION_STATES,
+)
+HOST_MAINTENANCE_MODE = Family(
+    "hypervisor_host_maintenance_mode",
+    "1 when the host is in maintenance mode (vSphere runtime.inMaintenanceMode). libvirt has"
+    " no maintenance mode and does not report it.",
+    HOST,
+)
+HOST_BOOT_TIMESTAMP = Family(
+    "hypervisor_host_boot_timestamp_seconds",
+    "Unix time the host booted: vSphere runtime.bootTime; libvirt only on a local"
+    " connection (/proc/stat btime of the exporter's own machine).",
+    HOST,
+)
+HOST_CPU_IDLE_RATIO = Family(
+    "hypervisor_host_cpu_idle_ratio",
+    "Share of the host's CPU time spent idle, 0..1. libvirt: node CPU stats idle /"
+    " (user + kernel + idle + iowait). vSphere: cpu.idle summation over the sample interval"
+    " and cores." + WINDOW_NOTE,
+    HOST,
+)
+HOST_MEMORY_USAGE_RATIO = Family(
+    "hypervisor_host_memory_usage_ratio",
+    "Share of the host's memory in use, 0..1. libvirt: 1 - (free + buffers + cached) /"
+    " total from node memory stats. vSphere: summary.quickStats.overallMemoryUsage /"
+    " hardware.memorySize.",
+    HOST,
+)
+HOST_MEMORY_TOTAL = Family(
+    "hypervisor_host_memory_bytes",
+    "Physical memory of the host in bytes.",
+    HOST,
+)
+HOST_DISK_QUEUE_LENGTH = Family(
+    "hypervisor_host_disk_queue_length",
+    "Average number of outstanding I/O requests on a host storage device (iostat aqu-sz)."
+    " vSphere: disk.queueLatency-based Little's law per device." + WINDOW_NOTE,
+    (*HOST, "device"),
+)
+HOST_PACKET_LOSS_RATIO = Family(
+    "hypervisor_host_network_packet_loss_ratio",
+    "Dropped packets / (packets + dropped packets) on a host network interface. vSphere:"
+    " net.packetsRx/Tx and net.droppedRx/Tx per vmnic." + WINDOW_NOTE,
+    (*HOST, "interface"),
+)
+
+# --- Datastores and storage pools --------------------------------------------------------
+DATASTORE = (T, "datastore")
+DATASTORE_CAPACITY = Family(
+    "hypervisor_datastore_capacity_bytes",
+    "Capacity of a datastore (vSphere summary.capacity) or libvirt storage pool (capacity).",
+    DATASTORE,
+)
+DATASTORE_FREE = Family(
+    "hypervisor_datastore_free_bytes",
+    "Free bytes of a datastore (vSphere summary.freeSpace) or libvirt storage pool"
+    " (available).",
+    DATASTORE,
+)
+DATASTORE_ACCESSIBLE = Family(
+    "hypervisor_datastore_accessible",
+    "1 when the datastore is accessible (vSphere summary.accessible) or the libvirt pool is"
+    " running.",
+    DATASTORE,
+)
+
+# --- The exporter itself -----------------------------------------------------------------
+TARGET = (T, "kind")
+TARGET_UP = Family(
+    "hypervisor_target_up",
+    "1 when the latest collection of this target succeeded within its timeout, else 0.",
+    TARGET,
+)
+TARGET_SCRAPE_DURATION = Family(
+    "hypervisor_target_scrape_duration_seconds",
+    "Wall time of the latest collection of this target, cut at its timeout.",
+    TARGET,
+)
+TARGET_COLLECTION_ERRORS = Family(
+    "hypervisor_target_collection_errors_total",
+    "Collections of this target that failed or timed out since the exporter started.",
+    TARGET,
+    "counter",
+)
+TARGET_LAST_SUCCESS = Family(
+    "hypervisor_target_last_success_timestamp_seconds",
+    "Unix time the latest successful collection of this target finished.",
+    TARGET,
+)
+BUILD_INFO = Family(
+    "hypervisor_exporter_build_info",
+    "Always 1; the exporter's version and the Python it runs on.",
+    ("version", "python"),
+)

@@ -1,0 +1,131 @@
+"""The HTTP server: /, /metrics, /probe, /-/healthy and /-/ready."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import platform
+import time
+
+from aiohttp import web
+from prometheus_client import REGISTRY, generate_latest
+
+from exporter import __version__
+from exporter import families as fam
+from exporter.blocking import WorkerPool
+from exporter.config import Config
+from exporter.metrics import SampleSet, render
+from exporter.runner import TargetRunner
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Leave Prometheus time to receive the answer when it tells us its scrape timeout.
+SCRAPE_TIMEOUT_MARGIN = 0.5
+
+RUNNERS = web.AppKey("runners", dict[str, TargetRunner])
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", WorkerPool)
+STARTED = web.AppKey("started", float)
+
+
+def build_info() -> SampleSet:
+    out = SampleSet()
+    out.add(fam.BUILD_INFO, 1.0, version=__version__, python=platform.python_version())
+    return out
+
+
+def _scrape_timeout(request: web.Request) -> float | None:
+    header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+    try:
+        return max(0.1, float(header) - SCRAPE_TIMEOUT_MARGIN) if header else None
+    except ValueError:
+        return None
+
+
+async def _collect(runners: list[TargetRunner], timeout: float | None) -> list[SampleSet]:
+    results = await asyncio.gather(*(runner.scrape(timeout) for runner in runners))
+    out = [result.samples for result in results]
+    out.extend(runner.own_samples() for runner in runners)
+    return out
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runners = list(request.app[RUNNERS].values())
+    sets = await _collect(runners, _scrape_timeout(request))
+    sets.append(build_info())
+    body = render(sets) + generate_latest(REGISTRY).decode()
+    return web.Response(text=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def probe(request: web.Request) -> web.Response:
+    name = request.query.get("target")
+    runners = request.app[RUNNERS]
+    if not name:
+        raise web.HTTPBadRequest(text="missing parameter: /probe?target=NAME\n")
+    if name not in runners:
+        known = ", ".join(sorted(runners)) or "none"
+        raise web.HTTPNotFound(text=f"unknown target {name!r}; configured targets: {known}\n")
+    sets = await _collect([runners[name]], _scrape_timeout(request))
+    return web.Response(text=render(sets), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def healthy(_: web.Request) -> web.Response:
+    return web.Response(text="Healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    # The app only exists once its config is loaded and validated.
+    return web.Response(text=f"Ready: {len(request.app[RUNNERS])} targets\n")
+
+
+async def landing(request: web.Request) -> web.Response:
+    rows = []
+    for name, runner in request.app[RUNNERS].items():
+        last = runner.last
+        if last is None:
+            result = "not collected yet"
+        elif last.up:
+            ago = time.time() - last.finished_at
+            result = f"up, {len(last.samples)} series in {last.duration:.3f}s, {ago:.0f}s ago"
+        else:
+            result = f"down: {last.error}"
+        rows.append(
+            f"<tr><td><a href='/probe?target={html.escape(name)}'>{html.escape(name)}</a></td>"
+            f"<td>{html.escape(runner.target.kind)}</td><td>{html.escape(result)}</td></tr>"
+        )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>hypervisor-exporter</title></head>
+<body><h1>hypervisor-exporter {html.escape(__version__)}</h1>
+<p>Config: {html.escape(request.app[CONFIG].source)}</p>
+<table border="1" cellpadding="4"><tr><th>target</th><th>kind</th><th>last result</th></tr>
+{''.join(rows)}</table>
+<p><a href="/metrics">/metrics</a> · /probe?target=NAME ·
+<a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></p>
+</body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_app(config: Config, pool: WorkerPool | None = None) -> web.Application:
+    """The application for `config`: one runner and one worker lane per target."""
+    from exporter.collectors import LANE_SLOTS
+
+    pool = pool or WorkerPool()
+    app = web.Application()
+    app[CONFIG] = config
+    app[POOL] = pool
+    app[RUNNERS] = {
+        t.name: TargetRunner(t, pool.lane(t.name, LANE_SLOTS[t.kind])) for t in config.targets
+    }
+    app[STARTED] = time.time()
+    app.router.add_get("/", landing)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/probe", probe)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+
+    async def close_collectors(app: web.Application) -> None:
+        await asyncio.gather(*(runner.close() for runner in app[RUNNERS].values()))
+        app[POOL].shutdown()
+
+    app.on_cleanup.append(close_collectors)
+    return app

@@ -1,0 +1,144 @@
+"""Metric families, sample sets and the Prometheus text exposition.
+
+Collectors describe what they saw as samples of families declared once in
+`exporter.families`; the HTTP layer merges the sample sets of every target into one
+exposition. Keeping this independent of prometheus_client's registry lets one response
+hold many targets' samples of the same family without duplicate HELP/TYPE lines, and the
+renderer is a tight loop that stays fast at 100k series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+MetricType = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: its name, HELP text, type and label names in order."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    type: MetricType = "gauge"
+
+    def __post_init__(self) -> None:
+        if self.type == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"counter {self.name} must end in _total")
+        if self.type != "counter" and self.name.endswith("_total"):
+            raise ValueError(f"only counters may end in _total: {self.name}")
+
+
+@dataclass(frozen=True)
+class StateSet:
+    """A gauge with one series per possible state and a `state` label: exactly one is 1."""
+
+    family: Family
+    states: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.family.labels[-1:] != ("state",):
+            raise ValueError(f"{self.family.name}: a state set's last label must be 'state'")
+
+
+LabelValues = tuple[str, ...]
+
+
+@dataclass
+class SampleSet:
+    """Samples of many families, keyed so that a series can only appear once.
+
+    A second sample for the same family and label values is dropped and counted in
+    `duplicates` instead of producing an invalid exposition.
+    """
+
+    series: dict[Family, dict[LabelValues, float]] = field(default_factory=dict)
+    duplicates: int = 0
+
+    def add(self, family: Family, value: float, **labels: str) -> None:
+        try:
+            key = tuple(labels[name] for name in family.labels)
+        except KeyError as missing:
+            raise ValueError(f"{family.name}: label {missing} not given") from None
+        if len(labels) != len(family.labels):
+            extra = set(labels) - set(family.labels)
+            raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
+        bucket = self.series.setdefault(family, {})
+        if key in bucket:
+            self.duplicates += 1
+            return
+        bucket[key] = value
+
+    def add_state(self, stateset: StateSet, current: str, **labels: str) -> None:
+        """Adds one series per state of `stateset`, 1 for `current` and 0 for the others."""
+        if current not in stateset.states:
+            raise ValueError(f"{stateset.family.name}: unknown state {current!r}")
+        for state in stateset.states:
+            self.add(stateset.family, 1.0 if state == current else 0.0, state=state, **labels)
+
+    def merge(self, other: SampleSet) -> None:
+        for family, bucket in other.series.items():
+            mine = self.series.setdefault(family, {})
+            for key, value in bucket.items():
+                if key in mine:
+                    self.duplicates += 1
+                else:
+                    mine[key] = value
+
+    def value(self, family: Family, **labels: str) -> float | None:
+        """The value of one series, or None: for tests and the landing page."""
+        key = tuple(labels[name] for name in family.labels)
+        return self.series.get(family, {}).get(key)
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self.series.values())
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def render(sample_sets: Iterable[SampleSet]) -> str:
+    """Renders the sample sets as one Prometheus text exposition (format 0.0.4)."""
+    merged: dict[Family, list[Mapping[LabelValues, float]]] = {}
+    for samples in sample_sets:
+        for family, bucket in samples.series.items():
+            if bucket:
+                merged.setdefault(family, []).append(bucket)
+    out: list[str] = []
+    for family in sorted(merged, key=lambda f: f.name):
+        out.append(f"# HELP {family.name} {_escape_help(family.help)}\n")
+        out.append(f"# TYPE {family.name} {family.type}\n")
+        names = family.labels
+        seen: set[LabelValues] = set()
+        for bucket in merged[family]:
+            for key, value in bucket.items():
+                if key in seen:
+                    continue
+                seen.add(key)
+                if names:
+                    labels = ",".join(
+                        f'{n}="{_escape_label(v)}"' for n, v in zip(names, key, strict=True)
+                    )
+                    out.append(f"{family.name}{{{labels}}} {format_value(value)}\n")
+                else:
+                    out.append(f"{family.name} {format_value(value)}\n")
+    return "".join(out)

@@ -1,0 +1,108 @@
+"""One runner per target: timeouts, single-flight collections and the target's own metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter import families as fam
+from exporter.blocking import Lane
+from exporter.collectors import Collector, create_collector
+from exporter.config import TargetConfig
+from exporter.logs import scrub
+from exporter.metrics import SampleSet
+
+log = logging.getLogger("exporter.runner")
+
+
+@dataclass
+class CollectionResult:
+    samples: SampleSet
+    up: bool
+    duration: float
+    finished_at: float  # unix time
+    error: str | None = None
+
+
+@dataclass
+class TargetRunner:
+    """Collects one target; concurrent scrapes share the collection in flight."""
+
+    target: TargetConfig
+    lane: Lane
+    factory: Callable[[TargetConfig, Lane], Collector] = create_collector
+    errors_total: int = 0
+    last: CollectionResult | None = None
+    last_success: float | None = None
+    _collector: Collector | None = field(default=None, repr=False)
+    _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
+
+    async def scrape(self, timeout: float | None = None) -> CollectionResult:
+        """The result of a collection that starts now or is already running.
+
+        `timeout` can only shorten the target's own timeout (Prometheus' scrape timeout).
+        A caller that goes away (client disconnect) does not cancel the shared collection.
+        """
+        if self._inflight is None or self._inflight.done():
+            limit = self.target.timeout if timeout is None else min(timeout, self.target.timeout)
+            self._inflight = asyncio.ensure_future(self._collect(limit))
+        return await asyncio.shield(self._inflight)
+
+    async def _collect(self, timeout: float) -> CollectionResult:
+        started = time.monotonic()
+        error: str | None = None
+        samples = SampleSet()
+        try:
+            async with asyncio.timeout(timeout):
+                if self._collector is None:
+                    self._collector = self.factory(self.target, self.lane)
+                samples = await self._collector.collect()
+        except TimeoutError:
+            error = f"collection timed out after {timeout:g}s"
+            blocked = self.lane.oldest_call()
+            if blocked:
+                error += f"; {blocked[0]} has been blocked for {blocked[1]:.0f}s"
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # any failure of one target must not affect the others
+            error = scrub(str(err)) or type(err).__name__
+            log.debug("collection failed", exc_info=True, extra={"fields": {"target": self.target.name}})
+        duration = time.monotonic() - started
+        now = time.time()
+        if error is None:
+            self.last_success = now
+        else:
+            self.errors_total += 1
+            samples = SampleSet()
+            log.warning(
+                "collection failed",
+                extra={"fields": {"target": self.target.name, "kind": self.target.kind,
+                                  "reason": error}},
+            )
+        self.last = CollectionResult(samples, error is None, duration, now, error)
+        return self.last
+
+    def own_samples(self) -> SampleSet:
+        """The hypervisor_target_* series of this target, from its latest collection."""
+        out = SampleSet()
+        labels = {"target": self.target.name, "kind": self.target.kind}
+        last = self.last
+        out.add(fam.TARGET_UP, 1.0 if last and last.up else 0.0, **labels)
+        if last is not None:
+            out.add(fam.TARGET_SCRAPE_DURATION, last.duration, **labels)
+        out.add(fam.TARGET_COLLECTION_ERRORS, float(self.errors_total), **labels)
+        if self.last_success is not None:
+            out.add(fam.TARGET_LAST_SUCCESS, self.last_success, **labels)
+        return out
+
+    async def close(self) -> None:
+        if self._collector is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await self._collector.close()
+            except Exception as err:
+                log.warning("closing collector failed",
+                            extra={"fields": {"target": self.target.name, "reason": scrub(str(err))}})
