@@ -190,6 +190,11 @@ DATASTORE_ACCESSIBLE = Family(
     DATASTORE,
 )
 
+# --- Ceph (exporter/collectors/ceph.py) -------------------------------------------------
+
+# --- iSCSI (exporter/collectors/iscsi.py) ------------------------------------------------
+
+
 # --- The exporter itself -----------------------------------------------------------------
 TARGET = (T, "kind")
 TARGET_UP = Family(
