@@ -109,3 +109,18 @@ def test_dashboard_label_folder_and_namespace_follow_the_sidecar_settings(
         assert "grafana_dashboard" not in configmap["metadata"]["labels"]
         assert "grafana_folder" not in configmap["metadata"].get("annotations", {})
         assert configmap["metadata"]["namespace"] == (namespace or "monitoring")
+
+
+def test_dashboards_load_through_the_sidecar() -> None:
+    # The sidecar hands the JSON to Grafana's file provisioning as is: import-time inputs
+    # (`__inputs`, ${DS_...}) are never resolved there, and dashboards sharing a uid
+    # overwrite each other.
+    uids: dict[str, str] = {}
+    for name, dashboard in dashboard_files().items():
+        text = (DASHBOARDS_DIR / name).read_text()
+        assert "__inputs" not in dashboard, f"{name}: export for sharing, not provisioning"
+        assert "${DS_" not in text, f"{name}: uses an import-time datasource input"
+        uid = dashboard.get("uid")
+        assert uid, f"{name}: no uid, so Grafana gives it a new one on every load"
+        assert uid not in uids, f"{name} and {uids.get(uid)} share the uid {uid}"
+        uids[uid] = name
