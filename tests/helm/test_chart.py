@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import subprocess
 import sys
 import tarfile
@@ -364,3 +367,21 @@ def test_packaged_chart_carries_the_rules_and_dashboards(helm: Helm, tmp_path: P
     # And it renders on its own, away from the repository.
     result = helm.run("template", "hv", str(archive))
     assert "kind: PrometheusRule" in result.stdout
+
+
+def test_release_fits_in_helm_release_secret(helm: Helm, tmp_path: Path) -> None:
+    # Helm stores each release (chart files, templates and the rendered manifest) gzipped and
+    # base64-encoded in one Secret, which Kubernetes caps at 1 MiB: dashboards are shipped
+    # twice in it (as chart files and as ConfigMaps), so growing dashboards can break installs.
+    rendered = helm.template([EXAMPLE])
+    helm.run("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("hypervisor-exporter-*.tgz")
+    files: dict[str, str] = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member)
+            if data is not None:
+                files[member.name] = base64.b64encode(data.read()).decode()
+    release = json.dumps({"manifest": rendered.text, "chart": files}).encode()
+    stored = len(base64.b64encode(gzip.compress(release)))
+    assert stored < 1024 * 1024 // 2, f"release Secret about {stored} bytes, limit 1 MiB"
