@@ -104,7 +104,8 @@ def _guest_agent_state(xml: str) -> bool | None:
 def is_local_uri(uri: str) -> bool:
     """A connection to this machine's own hypervisor (its /proc describes the host)."""
     parts = urlsplit(uri)
-    return not parts.netloc and not parts.scheme.startswith("test") and "+" not in parts.scheme
+    driver, _, transport = parts.scheme.partition("+")
+    return not parts.netloc and driver != "test" and transport in ("", "unix")
 
 
 def host_boot_time(proc_stat: str = "/proc/stat") -> float | None:
