@@ -111,7 +111,7 @@ def test_password_never_reaches_logs_or_metrics(tmp_path: Path) -> None:
             {
                 "name": "vc",
                 "kind": "vsphere",
-                "host": "127.0.0.1:1",
+                "host": f"127.0.0.1:{free_port()}",
                 "username": "mon",
                 "password": password,
                 "timeout": 3,
@@ -120,7 +120,7 @@ def test_password_never_reaches_logs_or_metrics(tmp_path: Path) -> None:
                 "name": "kvm",
                 "kind": "libvirt",
                 "timeout": 3,
-                "uri": f"qemu+tcp://127.0.0.1:1/system?password={password}",
+                "uri": f"qemu+tcp://127.0.0.1:{free_port()}/system?password={password}",
             },
         ]
     }

@@ -15,6 +15,7 @@ from exporter.metrics import SampleSet
 from tests.libvirt.conftest import DOMAINS, EXPECTED_POWER
 from tests.peers import exposition
 from tests.peers.exporter import Exporter
+from tests.peers.process import free_port
 
 
 def power_state(samples: SampleSet | object, vm: str) -> str:
@@ -71,14 +72,15 @@ async def test_power_change_between_collections(node_uri: str) -> None:
 def test_exporter_serves_the_test_driver_and_isolates_an_unreachable_uri(
     node_uri: str, tmp_path: Path
 ) -> None:
+    gone_uri = f"qemu+tcp://127.0.0.1:{free_port()}/system"
     config = {
         "targets": [
             {"name": "lab", "kind": "libvirt", "uri": node_uri},
-            # Nothing listens on port 1: this target fails, the other must still be served.
+            # Nothing listens there: this target fails, the other must still be served.
             {
                 "name": "gone",
                 "kind": "libvirt",
-                "uri": "qemu+tcp://127.0.0.1:1/system",
+                "uri": gone_uri,
                 "timeout": 5,
             },
         ]
@@ -100,7 +102,7 @@ def test_exporter_serves_the_test_driver_and_isolates_an_unreachable_uri(
             )
         # The reason is logged for on-call, naming the target.
         assert "target=gone" in exporter.log_tail(50)
-        assert "Connection refused" in exporter.log_tail(50)
+        assert f'reason="libvirt {gone_uri}: ' in exporter.log_tail(50)
 
         # /probe serves one target only.
         probe = exporter.metrics("/probe?target=lab")
