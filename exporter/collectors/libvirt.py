@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,6 +80,9 @@ class Snapshot:
     cpu_times: dict[str, int] | None = None  # ns: user, kernel, idle, iowait
     memory_kib: dict[str, int] | None = None  # total, free, buffers, cached
     boot_time: float | None = None
+    # Local connections only: this machine's block devices (weighted ms in queue) and NICs.
+    host_disk_queue_ms: dict[str, int] | None = None
+    host_nic_counters: dict[str, dict[str, int]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
@@ -114,6 +118,41 @@ def host_boot_time(proc_stat: str = "/proc/stat") -> float | None:
             if line.startswith("btime "):
                 return float(line.split()[1])
     return None
+
+
+def read_disk_queue_ms(
+    diskstats: str = "/proc/diskstats", sys_block: str = "/sys/block"
+) -> dict[str, int]:
+    """Weighted milliseconds spent in queue per whole disk (field 11 of /proc/diskstats);
+    loop, ram and zram devices and partitions are left out."""
+    disks = set(os.listdir(sys_block)) if os.path.isdir(sys_block) else set()
+    out: dict[str, int] = {}
+    with open(diskstats, encoding="ascii") as stats:
+        for line in stats:
+            fields = line.split()
+            name = fields[2]
+            if len(fields) < 14 or name not in disks or name.startswith(("loop", "ram", "zram")):
+                continue
+            out[name] = int(fields[13])
+    return out
+
+
+def read_nic_counters(net_dev: str = "/proc/net/dev") -> dict[str, dict[str, int]]:
+    """Packets and drops per interface from /proc/net/dev (loopback left out)."""
+    out: dict[str, dict[str, int]] = {}
+    with open(net_dev, encoding="ascii") as dev:
+        for line in dev.readlines()[2:]:
+            name, _, numbers = line.partition(":")
+            values = numbers.split()
+            if name.strip() == "lo" or len(values) < 12:
+                continue
+            out[name.strip()] = {
+                "rx.pkts": int(values[1]),
+                "rx.drop": int(values[3]),
+                "tx.pkts": int(values[9]),
+                "tx.drop": int(values[11]),
+            }
+    return out
 
 
 def read_snapshot(conn: Any, local: bool) -> Snapshot:
@@ -161,6 +200,8 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         cpu_times=optional(conn.getCPUStats, NODE_CPU_STATS_ALL_CPUS, 0),
         memory_kib=memory,
         boot_time=host_boot_time() if local else None,
+        host_disk_queue_ms=read_disk_queue_ms() if local else None,
+        host_nic_counters=read_nic_counters() if local else None,
     )
 
 
@@ -215,6 +256,9 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             if ratio is not None:
                 out.add(fam.HOST_CPU_IDLE_RATIO, ratio, target=target, host=host)
 
+    if previous and wall > 0:
+        _host_windows(out, target, host, current, previous, wall)
+
     for dom in current.domains:
         labels = {"target": target, "host": host, "vm": dom.name}
         out.add(
@@ -242,18 +286,9 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             prev = old_nets.get(iface)
             if prev is None:
                 continue
-            moved = [
-                counter_delta(counters.get(k, 0), prev.get(k, 0))
-                for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
-            ]
-            if None not in moved:
-                rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
-                out.add(
-                    fam.VM_PACKET_LOSS_RATIO,
-                    packet_loss_ratio(rx + tx, rx_drop + tx_drop),
-                    **labels,
-                    interface=iface,
-                )
+            ratio = _packet_loss(prev, counters)
+            if ratio is not None:
+                out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=iface)
         old_disks = _indexed(old.stats, "block")
         for disk, counters in _indexed(dom.stats, "block").items():
             prev = old_disks.get(disk)
@@ -273,6 +308,37 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
         out.add(fam.DATASTORE_FREE, pool.available, **labels)
         out.add(fam.DATASTORE_ACCESSIBLE, 1 if pool.state == 2 else 0, **labels)
     return out
+
+
+def _packet_loss(old: Mapping[str, float], new: Mapping[str, float]) -> float | None:
+    """Loss ratio over a window from rx/tx packet and drop counters; None after a reset."""
+    moved = [
+        counter_delta(new.get(k, 0), old.get(k, 0))
+        for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
+    ]
+    if None in moved:
+        return None
+    rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
+    return packet_loss_ratio(rx + tx, rx_drop + tx_drop)
+
+
+def _host_windows(
+    out: SampleSet, target: str, host: str, current: Snapshot, previous: Snapshot, wall: float
+) -> None:
+    """Disk queue and packet loss of this machine's own devices (local connections)."""
+    if current.host_disk_queue_ms and previous.host_disk_queue_ms:
+        for device, weighted_ms in current.host_disk_queue_ms.items():
+            before = previous.host_disk_queue_ms.get(device)
+            busy = counter_delta(weighted_ms, before) if before is not None else None
+            length = queue_length(busy / 1000, wall) if busy is not None else None
+            if length is not None:
+                out.add(fam.HOST_DISK_QUEUE_LENGTH, length, target=target, host=host, device=device)
+    if current.host_nic_counters and previous.host_nic_counters:
+        for nic, counters in current.host_nic_counters.items():
+            old = previous.host_nic_counters.get(nic)
+            ratio = _packet_loss(old, counters) if old is not None else None
+            if ratio is not None:
+                out.add(fam.HOST_PACKET_LOSS_RATIO, ratio, target=target, host=host, interface=nic)
 
 
 _event_loop_lock = threading.Lock()
