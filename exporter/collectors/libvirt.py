@@ -41,13 +41,6 @@ POWER_STATES = {
 RUNNING_STATES = {1, 2, 4}
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
-# virConnectGetAllDomainStats flags, spelled out so the pure code needs no libvirt import.
-STATS_STATE, STATS_INTERFACE, STATS_BLOCK = 0x1, 0x10, 0x20
-STATS_NOWAIT = 1 << 29
-NODE_CPU_STATS_ALL_CPUS = -1
-NODE_MEMORY_STATS_ALL_CELLS = -1
-ERR_NO_SUPPORT = 3
-
 
 @dataclass
 class Domain:
@@ -164,21 +157,29 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         try:
             return call(*args)
         except libvirt.libvirtError as err:
-            if err.get_error_code() == ERR_NO_SUPPORT:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
                 return None
             raise
 
     taken_at = time.monotonic()
-    flags = STATS_STATE | STATS_BLOCK | STATS_INTERFACE
+    autostart = {
+        d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+    }
+    flags = (
+        libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BLOCK
+        | libvirt.VIR_DOMAIN_STATS_INTERFACE
+    )
     domains = []
-    for dom, stats in conn.getAllDomainStats(flags, STATS_NOWAIT):
-        # virDomainGetAutostart per domain: the bulk AUTOSTART filter of listAllDomains
-        # loses running domains after a libvirtd restart (seen with libvirt 9.0).
+    for dom, stats in conn.getAllDomainStats(
+        flags, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+    ):
+        uuid = dom.UUIDString()
         domain = Domain(
             dom.name(),
-            dom.UUIDString(),
+            uuid,
             int(stats.get("state.state", 0)),
-            bool(dom.autostart()),
+            uuid in autostart,
             {k: v for k, v in stats.items() if not k.startswith("state.")},
         )
         if domain.state in RUNNING_STATES:
@@ -189,7 +190,7 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
     for pool in conn.listAllStoragePools():
         state, capacity, allocation, available = pool.info()
         pools.append(Pool(pool.name(), state, capacity, allocation, available))
-    memory = optional(conn.getMemoryStats, NODE_MEMORY_STATS_ALL_CELLS, 0)
+    memory = optional(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
     hv_version = optional(conn.getVersion)
     return Snapshot(
         taken_at=taken_at,
@@ -197,7 +198,7 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         hypervisor=f"{conn.getType()} {_version_string(hv_version or 0)}",
         domains=domains,
         pools=pools,
-        cpu_times=optional(conn.getCPUStats, NODE_CPU_STATS_ALL_CPUS, 0),
+        cpu_times=optional(conn.getCPUStats, libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0),
         memory_kib=memory,
         boot_time=host_boot_time() if local else None,
         host_disk_queue_ms=read_disk_queue_ms() if local else None,
