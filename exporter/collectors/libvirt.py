@@ -91,6 +91,8 @@ def _version_string(number: int) -> str:
 
 def _guest_agent_state(xml: str) -> bool | None:
     """True/False from the guest agent channel's state, None without such a channel."""
+    if GUEST_AGENT_CHANNEL not in xml:
+        return None  # most domains: skip parsing the whole XML
     for target in ET.fromstring(xml).iterfind("./devices/channel/target"):
         if target.get("name") == GUEST_AGENT_CHANNEL:
             state = target.get("state")
