@@ -42,7 +42,7 @@ GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # virConnectGetAllDomainStats flags, spelled out so the pure code needs no libvirt import.
 STATS_STATE, STATS_INTERFACE, STATS_BLOCK = 0x1, 0x10, 0x20
 STATS_NOWAIT = 1 << 29
-LIST_AUTOSTART = 1 << 6
+LIST_AUTOSTART = 1 << 10  # VIR_CONNECT_LIST_DOMAINS_AUTOSTART (1 << 6 is SHUTOFF)
 NODE_CPU_STATS_ALL_CPUS = -1
 NODE_MEMORY_STATS_ALL_CELLS = -1
 ERR_NO_SUPPORT = 3
