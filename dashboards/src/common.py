@@ -22,6 +22,7 @@ from grafana_foundation_sdk.builders import (
 )
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -112,6 +113,13 @@ def query(
     return q
 
 
+def keyed(expr: str, *labels: str) -> str:
+    """`expr` as one series per `labels`, without the metric name. The queries of a
+    multi-query table must look like this: Grafana's merge joins rows whose common columns
+    all match, and a `__name__` column differing between queries would keep them apart."""
+    return f"max by ({', '.join(labels)}) ({expr})"
+
+
 # --- Thresholds, mappings, overrides -----------------------------------------------------
 def threshold_steps(limit: Limit | None = None) -> list[dm.Threshold]:
     """Green on the good side of the alert's line, the alert's severity colour on the bad."""
@@ -200,7 +208,7 @@ def connection_state_colours(panel: Panel) -> Panel:
 
 
 # --- Links -------------------------------------------------------------------------------
-def board_links(current: str) -> list[db.DashboardLink]:
+def board_links(current: str) -> list[Builder[dm.DashboardLink]]:
     """Links to the other boards that carry this board's variables and time range."""
     return [
         db.DashboardLink(title)
@@ -279,9 +287,9 @@ def _common(
         panel = panel.mappings(mappings)
     if no_value:
         panel = panel.no_value(no_value)
-    links = list(links)
-    if links:
-        panel = panel.data_links(links)
+    link_list: list[Builder[dm.DashboardLink]] = list(links)
+    if link_list:
+        panel = panel.data_links(link_list)
     return panel
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders.dashboard import DatasourceVariable, QueryVariable
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
 
@@ -13,6 +14,7 @@ from dashboards.src.common import (
     board,
     connection_state_colours,
     datasource_variable,
+    keyed,
     query,
     query_variable,
     row,
@@ -24,11 +26,12 @@ from dashboards.src.common import (
 from dashboards.src.thresholds import COLOURS
 
 SEL = 'target="$target", host="$host"'
+VM = ("target", "host", "vm")
 
 MAINTENANCE = value_mappings({"0": ("no", COLOURS["ok"]), "1": ("in maintenance", COLOURS["info"])})
 
 
-def variables() -> list[object]:
+def variables() -> list[DatasourceVariable | QueryVariable]:
     return [
         datasource_variable(),
         query_variable(
@@ -124,11 +127,21 @@ def build() -> dm.Dashboard:
             " _delay_seconds, hypervisor_vm_guest_tools_running). Order and delay exist on"
             " vSphere only; guest tools only where known. Click a VM for its board.",
             [
-                query(f"hypervisor_vm_power_state{{{SEL}}} == 1", ref="A", table=True),
-                query(f"hypervisor_vm_autostart_enabled{{{SEL}}}", ref="B", table=True),
-                query(f"hypervisor_vm_autostart_order{{{SEL}}}", ref="C", table=True),
-                query(f"hypervisor_vm_autostart_delay_seconds{{{SEL}}}", ref="D", table=True),
-                query(f"hypervisor_vm_guest_tools_running{{{SEL}}}", ref="E", table=True),
+                query(
+                    keyed(f"hypervisor_vm_power_state{{{SEL}}} == 1", *VM, "state"),
+                    ref="A",
+                    table=True,
+                ),
+                query(keyed(f"hypervisor_vm_autostart_enabled{{{SEL}}}", *VM), ref="B", table=True),
+                query(keyed(f"hypervisor_vm_autostart_order{{{SEL}}}", *VM), ref="C", table=True),
+                query(
+                    keyed(f"hypervisor_vm_autostart_delay_seconds{{{SEL}}}", *VM),
+                    ref="D",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_vm_guest_tools_running{{{SEL}}}", *VM), ref="E", table=True
+                ),
             ],
             columns={
                 "vm": "vm",

@@ -12,6 +12,7 @@ from dashboards.src.common import (
     board,
     datasource_variable,
     graph,
+    keyed,
     limit_override,
     query,
     query_variable,
@@ -22,6 +23,8 @@ from dashboards.src.common import (
 from dashboards.src.thresholds import COLOURS
 
 SEL = 'target=~"$target"'
+DS = ("target", "datastore")
+SESSION = ("target", "session", "iqn", "portal")
 
 SEVERITY = value_mappings(
     {
@@ -43,10 +46,12 @@ def build() -> dm.Dashboard:
             " (hypervisor_datastore_capacity_bytes, _free_bytes, _accessible). An"
             " inaccessible datastore (vSphere) or stopped pool (libvirt) shows no.",
             [
-                query(f"hypervisor_datastore_capacity_bytes{{{SEL}}}", ref="A", table=True),
-                query(f"hypervisor_datastore_free_bytes{{{SEL}}}", ref="B", table=True),
-                query(free_ratio, ref="C", table=True),
-                query(f"hypervisor_datastore_accessible{{{SEL}}}", ref="D", table=True),
+                query(
+                    keyed(f"hypervisor_datastore_capacity_bytes{{{SEL}}}", *DS), ref="A", table=True
+                ),
+                query(keyed(f"hypervisor_datastore_free_bytes{{{SEL}}}", *DS), ref="B", table=True),
+                query(keyed(free_ratio, *DS), ref="C", table=True),
+                query(keyed(f"hypervisor_datastore_accessible{{{SEL}}}", *DS), ref="D", table=True),
             ],
             columns={
                 "target": "target",
@@ -112,8 +117,14 @@ def build() -> dm.Dashboard:
             "Every iSCSI session with its target IQN, portal and kernel state"
             " (hypervisor_iscsi_session_info, hypervisor_iscsi_session_up).",
             [
-                query(f"hypervisor_iscsi_session_info{{{SEL}}}", ref="A", table=True),
-                query(f"hypervisor_iscsi_session_up{{{SEL}}}", ref="B", table=True),
+                query(
+                    keyed(f"hypervisor_iscsi_session_info{{{SEL}}}", *SESSION, "state"),
+                    ref="A",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_iscsi_session_up{{{SEL}}}", *SESSION), ref="B", table=True
+                ),
             ],
             columns={
                 "target": "target",

@@ -71,6 +71,7 @@ class PanelQuery:
     ref: str
     expr: str
     instant: bool
+    merged: bool  # a table whose queries Grafana's merge transformation joins
 
     def __str__(self) -> str:
         return f"board {self.board!r} ({self.file}), panel {self.panel!r} query {self.ref}"
@@ -90,6 +91,7 @@ def panel_queries() -> list[PanelQuery]:
                         target["refId"],
                         target["expr"],
                         bool(target.get("instant")),
+                        any(t["id"] == "merge" for t in panel.get("transformations", [])),
                     )
                 )
     return out

@@ -120,6 +120,10 @@ def test_panel_query(
     assert answer.get("status") == "success", f"{query} failed: {expr!r}: {answer}"
     assert not answer.get("warnings"), f"{query}: {answer['warnings']}"
 
+    if query.merged:
+        named = [r["metric"] for r in answer["data"]["result"] if "__name__" in r["metric"]]
+        assert not named, f"{query}: merge cannot join rows that carry __name__: {named}"
+
     families = boards.metric_names(query.expr)
     present = lab.present_families()
     key = (query.file, query.panel, query.ref)
@@ -127,3 +131,57 @@ def test_panel_query(
         assert answer["data"]["result"], (
             f"{query} returned no data although the lab gives {sorted(families)}: {expr!r}"
         )
+
+
+def instant(lab: Lab, file: str, panel: str, values: dict[str, str]) -> list[dict[str, Any]]:
+    [query] = [q for q in QUERIES if q.file == file and q.panel == panel]
+    return lab.prometheus.query(boards.substitute(query.expr, values))
+
+
+def test_fleet_panels_count_what_the_lab_holds(lab: Lab) -> None:
+    """What a user reads off the fleet board: the broken target down, the others up, and
+    the lab's VMs (the test driver's one running VM, web01 running, batch01 paused, db01
+    shut off) counted in their states."""
+    every = {"target": ".*"}
+    up = {
+        r["metric"]["target"]: r["value"][1]
+        for r in instant(lab, "fleet-overview.json", "Targets up", every)
+    }
+    assert up["broken"] == "0"
+    assert up["demo"] == up["lab"] == "1"
+    states = {
+        r["metric"]["state"]: int(r["value"][1])
+        for r in instant(lab, "fleet-overview.json", "VMs by power state", every)
+    }
+    assert states == {
+        "running": 2,
+        "paused": 1,
+        "stopped": 1,
+        "suspended": 0,
+        "crashed": 0,
+        "unknown": 0,
+    }
+
+
+def test_host_table_joins_each_vm_into_one_row(lab: Lab) -> None:
+    values = {"target": "lab", "host": lab_host(lab)}
+    [board] = [b for f, b in boards.load().items() if f == "host.json"]
+    [panel] = [p for p in boards.panels(board) if p["title"] == "VMs on this host"]
+    rows: dict[str, dict[str, str]] = {}
+    for target in panel["targets"]:
+        expr = boards.substitute(target["expr"], values)
+        for r in lab.prometheus.query(expr):
+            rows.setdefault(r["metric"]["vm"], {}).update(
+                {k: v for k, v in r["metric"].items() if k not in ("target", "host", "vm")}
+                | {f"Value #{target['refId']}": r["value"][1]}
+            )
+    assert rows == {
+        "web01": {"state": "running", "Value #A": "1", "Value #B": "0"},
+        "batch01": {"state": "paused", "Value #A": "1", "Value #B": "0"},
+        "db01": {"state": "stopped", "Value #A": "1", "Value #B": "0"},
+    }
+
+
+def lab_host(lab: Lab) -> str:
+    [result] = lab.prometheus.query('hypervisor_host_info{target="lab"}')
+    return str(result["metric"]["host"])
