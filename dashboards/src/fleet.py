@@ -65,7 +65,7 @@ def build() -> dm.Dashboard:
             w=12,
         ),
         row(101, "Hosts"),
-        shared.cpu_idle(4, SEL, HOST_LEGEND, links=[host_link()]),
+        shared.cpu_idle(4, SEL, HOST_LEGEND, links=[host_link()], title="Hosts by CPU idle"),
         shared.memory_usage(5, SEL, HOST_LEGEND, links=[host_link()]),
         shared.disk_queue(
             6,

@@ -64,11 +64,15 @@ def vms_by_power_state(pid: int, sel: str, *, w: int, scope: str) -> stat.Panel:
 
 
 def cpu_idle(
-    pid: int, sel: str, legend: str, links: Iterable[db.DashboardLink] = ()
+    pid: int,
+    sel: str,
+    legend: str,
+    links: Iterable[db.DashboardLink] = (),
+    title: str = "CPU idle",
 ) -> timeseries.Panel:
     return graph(
         pid,
-        "CPU idle",
+        title,
         "Share of CPU time spent idle (hypervisor_host_cpu_idle_ratio). Below 20% fires"
         " HypervisorHostCPUIdleLow (warning): scale out. The legend lists the busiest first.",
         [query(f"hypervisor_host_cpu_idle_ratio{{{sel}}}", legend)],
