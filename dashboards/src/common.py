@@ -239,16 +239,31 @@ def drilldown(board: str, **variables: str) -> db.DashboardLink:
     )
 
 
-def host_link(from_table: bool = False) -> db.DashboardLink:
-    ref = "__data.fields" if from_table else "__field.labels"
-    return drilldown("host", target=f"${{{ref}.target}}", host=f"${{{ref}.host}}")
+def series_label(name: str) -> str:
+    """In a data link on a graph: the clicked series' label, encoded for a URL (VM names may
+    hold spaces, and duplicates carry the platform id in brackets)."""
+    return f"${{__field.labels.{name}:percentencode}}"
 
 
-def vm_link(from_table: bool = False) -> db.DashboardLink:
-    ref = "__data.fields" if from_table else "__field.labels"
+def row_field(name: str) -> str:
+    """In a data link on a table: the clicked row's column (it must be a shown column)."""
+    return f"${{__data.fields.{name}:percentencode}}"
+
+
+def board_variable(name: str) -> str:
+    """In a data link: this board's own variable."""
+    return f"${{{name}:percentencode}}"
+
+
+def host_link(target: str | None = None, host: str | None = None) -> db.DashboardLink:
+    """To the Host board; by default from the clicked series' labels."""
     return drilldown(
-        "vm", target=f"${{{ref}.target}}", host=f"${{{ref}.host}}", vm=f"${{{ref}.vm}}"
+        "host", target=target or series_label("target"), host=host or series_label("host")
     )
+
+
+def vm_link(target: str, host: str, vm: str) -> db.DashboardLink:
+    return drilldown("vm", target=target, host=host, vm=vm)
 
 
 # --- Panels ------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from dashboards.src.common import (
     query,
     query_variable,
     row,
+    row_field,
+    series_label,
     stat_panel,
     table_panel,
     vm_link,
@@ -37,7 +39,7 @@ HOST_LEGEND = "{{target}} / {{host}}"
 
 
 def build() -> dm.Dashboard:
-    storage_link = drilldown("storage", target="${__field.labels.target}")
+    storage_link = drilldown("storage", target=series_label("target"))
     panels = [
         table_panel(
             1,
@@ -48,7 +50,10 @@ def build() -> dm.Dashboard:
             " boot. Empty is good. Click a VM or host for its board.",
             [query(AUTOSTART_FAILED, table=True)],
             columns={"target": "target", "host": "host", "vm": "vm", "state": "power state"},
-            links={"vm": vm_link(from_table=True), "host": host_link(from_table=True)},
+            links={
+                "vm": vm_link(row_field("target"), row_field("host"), row_field("vm")),
+                "host": host_link(row_field("target"), row_field("host")),
+            },
             no_value="No VM failed to autostart",
             h=7,
         ),

@@ -12,12 +12,14 @@ from dashboards.src.common import (
     POWER_STATE,
     YES_NO,
     board,
+    board_variable,
     connection_state_colours,
     datasource_variable,
     keyed,
     query,
     query_variable,
     row,
+    row_field,
     stat_panel,
     table_panel,
     value_mappings,
@@ -153,7 +155,10 @@ def build() -> dm.Dashboard:
             },
             mappings={"state": POWER_STATE, "Value #B": ENABLED, "Value #E": YES_NO},
             units={"Value #D": "s"},
-            links={"vm": vm_link(from_table=True)},
+            # The table shows only the VM column; target and host are this board's.
+            links={
+                "vm": vm_link(board_variable("target"), board_variable("host"), row_field("vm"))
+            },
             sort_by="vm",
             h=10,
         ),

@@ -175,3 +175,16 @@ def test_links_between_boards_carry_variables_and_time() -> None:
                 assert "${__url_time_range}" in link["url"], where
                 for var in re.findall(r"var-(\w+)=", link["url"]):
                     assert var in variables[uid[1]], f"{where}: no variable {var} there"
+                for var in re.findall(r"\$\{(\w+)[}:]", link["url"]):
+                    assert var.startswith("__") or var in variables[board["uid"]], where
+                # A row's field only exists in the link if the table still shows it.
+                shown = _shown_columns(panel)
+                for field in re.findall(r"\$\{__data\.fields\.(\w+)(?::\w+)?\}", link["url"]):
+                    assert field in shown, f"{where}: column {field} is hidden"
+
+
+def _shown_columns(panel: dict[str, Any]) -> set[str]:
+    for transformation in panel.get("transformations", []):
+        if transformation["id"] == "organize":
+            return set(transformation["options"].get("includeByName", {}))
+    return set()
