@@ -10,12 +10,13 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 from grafana_foundation_sdk.cog import plugins
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as prom_model
 
-from dashboards.src import build
+from dashboards.src import build, thresholds
 from tests.dashboards import boards
 
 BOARDS = boards.load()
@@ -188,3 +189,28 @@ def _shown_columns(panel: dict[str, Any]) -> set[str]:
         if transformation["id"] == "organize":
             return set(transformation["options"].get("includeByName", {}))
     return set()
+
+
+def test_thresholds_are_the_contracts_and_the_shipped_alerts() -> None:
+    """dashboards/src/thresholds.py holds the contract's numbers; once alert rules ship in
+    alerts/, each alert compares against the same number and has the severity whose colour
+    the boards use."""
+    assert {
+        limit.alert: (limit.value, limit.bad, limit.colour) for limit in thresholds.ALL
+    } == ALERT_LIMITS
+    rules: dict[str, dict[str, Any]] = {}
+    for path in sorted((boards.ROOT / "alerts").glob("*.yaml")):
+        document = yaml.safe_load(path.read_text()) or {}
+        for group in document.get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" in rule:
+                    rules[rule["alert"]] = rule
+    if not rules:
+        return  # alerts/ not merged into this tree yet: the contract check above stands
+    severity_colour = {"warning": "orange", "critical": "red"}
+    for alert, (value, bad, colour) in ALERT_LIMITS.items():
+        assert alert in rules, f"alerts/ has no {alert}"
+        op = "<" if bad == "below" else ">"
+        numbers = {float(n) for n in re.findall(rf"{op}\s*([0-9.]+)", rules[alert]["expr"])}
+        assert value in numbers, f"{alert} compares {op} {numbers}, the boards draw {value}"
+        assert severity_colour[rules[alert]["labels"]["severity"]] == colour, alert
