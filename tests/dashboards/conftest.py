@@ -6,13 +6,18 @@ Targets of the lab:
 - `broken`: a libvirt URI that cannot open, so the "target down" panels have data;
 - `iscsi-lab`: an iSCSI sysfs tree in the kernel's layout, once exporter/collectors/iscsi.py
   exists.
-The vSphere and Ceph collectors need heavy peers (the vCenter simulator, a Ceph cluster):
-when their modules land, `test_every_collector_feeds_the_lab` fails until a target of that
-kind is added to `lab_targets` below, so that their panels are checked for data too.
+- `vc`: the vCenter simulator (tests/peers/vcsim.py) with the vSphere tests' autostart and
+  load scenarios, once exporter/collectors/vsphere.py exists;
+- `ceph-lab`: a throwaway Ceph cluster (tests/peers/ceph.py), once
+  exporter/collectors/ceph.py exists.
+Until a collector exists its panels are checked for query success only; from then on for
+data too. A collector of a new kind makes `test_every_collector_feeds_the_lab` fail until a
+target of that kind is added to `lab_targets` below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +64,26 @@ LIBVIRT_TEST_DRIVER_FAMILIES = {
     "hypervisor_target_collection_errors_total",
     "hypervisor_target_last_success_timestamp_seconds",
     "hypervisor_exporter_build_info",
+}
+# With the vSphere simulator's scenarios (tests/vsphere/scenario.py).
+VSPHERE_FAMILIES = {
+    "hypervisor_vm_autostart_order",
+    "hypervisor_vm_autostart_delay_seconds",
+    "hypervisor_vm_boot_timestamp_seconds",
+    "hypervisor_host_maintenance_mode",
+    "hypervisor_host_cpu_idle_ratio",
+    "hypervisor_host_disk_queue_length",
+    "hypervisor_host_network_packet_loss_ratio",
+    "hypervisor_vm_disk_queue_length",
+    "hypervisor_vm_network_packet_loss_ratio",
+}
+# A healthy cluster: no health checks raised, so hypervisor_ceph_health_check is absent.
+CEPH_FAMILIES = {
+    "hypervisor_ceph_health_status",
+    "hypervisor_ceph_osds",
+    "hypervisor_ceph_osds_up",
+    "hypervisor_ceph_osds_in",
+    "hypervisor_ceph_osd_up",
 }
 ISCSI_FAMILIES = {
     "hypervisor_iscsi_session_up",
@@ -119,8 +144,10 @@ class Lab:
         return {name for name in answer["data"] if name.startswith("hypervisor_")}
 
 
-def lab_targets(workdir: Path) -> tuple[list[dict[str, Any]], set[str], set[str]]:
-    """(config targets, kinds configured, families the lab must give)."""
+@contextlib.contextmanager
+def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str], set[str]]]:
+    """(config targets, kinds configured, families the lab must give), with the peers of
+    the non-libvirt targets running until the context ends."""
     node = workdir / "lab-node.xml"
     node.write_text(
         NODE_XML.format(
@@ -134,20 +161,49 @@ def lab_targets(workdir: Path) -> tuple[list[dict[str, Any]], set[str], set[str]
     ]
     kinds = {"libvirt"}
     required = set(LIBVIRT_TEST_DRIVER_FAMILIES)
-    if collector_exists("iscsi"):
-        sysfs = workdir / "sysfs"
-        write_iscsi_sysfs(sysfs)
-        targets.append({"name": "iscsi-lab", "kind": "iscsi", "sysfs_root": str(sysfs)})
-        kinds.add("iscsi")
-        required |= ISCSI_FAMILIES
-    # vsphere, ceph: add their peers' targets here when the collectors land.
-    return targets, kinds, required
+    with contextlib.ExitStack() as peers:
+        if collector_exists("iscsi"):
+            sysfs = workdir / "sysfs"
+            write_iscsi_sysfs(sysfs)
+            targets.append({"name": "iscsi-lab", "kind": "iscsi", "sysfs_root": str(sysfs)})
+            kinds.add("iscsi")
+            required |= ISCSI_FAMILIES
+        if collector_exists("vsphere"):
+            # The vSphere branch's simulator and scenarios: an autostart VM powered off on a
+            # connected host (so the autostart table has a row) and perf samples over the
+            # CPU, disk queue and packet loss thresholds.
+            from tests.peers.vcsim import Vcsim
+            from tests.vsphere import scenario
+
+            sim = Vcsim(workdir / "vcsim", clusters=0, standalone=3, vms=6)
+            peers.callback(sim.stop)
+            scenario.autostart_matrix(sim)
+            scenario.inject_load(sim)
+            targets.append(sim.target("vc"))
+            kinds.add("vsphere")
+            required |= VSPHERE_FAMILIES
+        if collector_exists("ceph"):
+            from tests.peers.ceph import CephCluster
+
+            cluster = CephCluster(workdir / "ceph")
+            cluster.start()
+            peers.callback(cluster.stop)
+            targets.append({"name": "ceph-lab", "kind": "ceph", "conf": str(cluster.conf)})
+            kinds.add("ceph")
+            required |= CEPH_FAMILIES
+        yield targets, kinds, required
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("dashboards-lab")
-    targets, kinds, required = lab_targets(workdir)
+    with lab_targets(workdir) as (targets, kinds, required):
+        yield from _run_lab(workdir, targets, kinds, required)
+
+
+def _run_lab(
+    workdir: Path, targets: list[dict[str, Any]], kinds: set[str], required: set[str]
+) -> Iterator[Lab]:
     exporter = Exporter({"targets": targets}, workdir)
     try:
         prometheus = Prometheus(workdir, [exporter.url.removeprefix("http://")])
