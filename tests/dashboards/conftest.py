@@ -76,6 +76,7 @@ VSPHERE_FAMILIES = {
     "hypervisor_host_network_packet_loss_ratio",
     "hypervisor_vm_disk_queue_length",
     "hypervisor_vm_network_packet_loss_ratio",
+    "hypervisor_vm_guest_tools_running",
 }
 # A healthy cluster: no health checks raised, so hypervisor_ceph_health_check is absent.
 CEPH_FAMILIES = {
@@ -170,8 +171,8 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             required |= ISCSI_FAMILIES
         if collector_exists("vsphere"):
             # The vSphere branch's simulator and scenarios: an autostart VM powered off on a
-            # connected host (so the autostart table has a row) and perf samples over the
-            # CPU, disk queue and packet loss thresholds.
+            # connected host (so the autostart table has a row), perf samples over the CPU,
+            # disk queue and packet loss thresholds, and VMware Tools running and not.
             from tests.peers.vcsim import Vcsim
             from tests.vsphere import scenario
 
@@ -179,6 +180,8 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             peers.callback(sim.stop)
             scenario.autostart_matrix(sim)
             scenario.inject_load(sim)
+            sim.set_vm("DC0_H0_VM0", tools_running=True)
+            sim.set_vm("DC0_H0_VM1", tools_running=False)
             targets.append(sim.target("vc"))
             kinds.add("vsphere")
             required |= VSPHERE_FAMILIES
