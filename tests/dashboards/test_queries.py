@@ -44,9 +44,9 @@ def prometheus_get(lab: Lab, path: str, params: list[tuple[str, str]]) -> dict[s
     url = f"{lab.prometheus.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)  # type: ignore[no-any-return]
+            return json.load(response)
     except urllib.error.HTTPError as err:
-        return json.loads(err.read() or b"{}") | {"http_status": err.code}  # type: ignore[no-any-return]
+        return json.loads(err.read() or b"{}") | {"http_status": err.code}
 
 
 @pytest.fixture(scope="session")
