@@ -364,6 +364,8 @@ def test_packaged_chart_carries_the_rules_and_dashboards(helm: Helm, tmp_path: P
             stored = tar.extractfile(members[name])
             assert stored is not None and stored.read() == source.read_bytes()
         assert not any(m.startswith("hypervisor-exporter/examples/") for m in members)
+        # Only what the templates read: no promtool tests, no dashboard generator sources.
+        assert not [m for m in members if m.endswith(".py") or "/files/alerts/tests/" in m]
     # And it renders on its own, away from the repository.
     result = helm.run("template", "hv", str(archive))
     assert "kind: PrometheusRule" in result.stdout
