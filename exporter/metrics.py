@@ -10,7 +10,7 @@ renderer is a tight loop that stays fast at 100k series.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -118,7 +118,7 @@ def format_value(value: float) -> str:
 
 def render(sample_sets: Iterable[SampleSet]) -> str:
     """Renders the sample sets as one Prometheus text exposition (format 0.0.4)."""
-    merged: dict[Family, list[Mapping[LabelValues, float]]] = {}
+    merged: dict[Family, list[dict[LabelValues, float]]] = {}
     for samples in sample_sets:
         for family, bucket in samples.series.items():
             if bucket:

@@ -16,8 +16,11 @@ def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def values(text: str, name: str, **match: str) -> list[float]:
     """Values of the series named `name` whose labels include `match`."""
-    return [v for labels, v in parse(text).get(name, [])
-            if all(labels.get(k) == want for k, want in match.items())]
+    return [
+        v
+        for labels, v in parse(text).get(name, [])
+        if all(labels.get(k) == want for k, want in match.items())
+    ]
 
 
 def value(text: str, name: str, **match: str) -> float:
