@@ -3,6 +3,7 @@
 #   make demo   exporter, Prometheus and Alertmanager on loopback with the shipped alerts
 #   make test   installs what the tests need (as root, Debian 12) and runs lint, types and tests
 PY := .venv/bin/python
+LINT_PATHS := $(wildcard exporter tests benchmarks dashboards)
 ARGS ?=
 
 .PHONY: run demo test lint unit venv bench dashboards
@@ -22,8 +23,8 @@ test:
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
-	$(PY) -m ruff check exporter tests benchmarks dashboards
-	$(PY) -m ruff format --check exporter tests benchmarks dashboards
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 
 unit:

@@ -27,3 +27,14 @@ def value(text: str, name: str, **match: str) -> float:
     found = values(text, name, **match)
     assert len(found) == 1, f"expected one {name}{match}, found {len(found)}"
     return found[0]
+
+
+def promtool_lint(text: str) -> str:
+    """`promtool check metrics` findings for an exposition; empty when clean."""
+    import subprocess
+
+    run = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    findings = (run.stdout + run.stderr).strip()
+    return findings if run.returncode != 0 or findings else ""

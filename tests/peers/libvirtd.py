@@ -23,6 +23,7 @@ import libvirt
 from tests.peers.process import Peer, wait_until
 
 URI = "qemu:///system"
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # failures raise; no stderr noise
 LOCK = Path("/run/lock/hypervisor-exporter-libvirtd.lock")
 AUTOSTARTED_MARKER = Path("/run/libvirt/qemu/autostarted")
 PIDFILES = (Path("/run/libvirtd.pid"), Path("/run/virtlogd.pid"))
