@@ -72,6 +72,15 @@ def inhibited(alertmanager: Alertmanager, target: str) -> dict[str, bool]:
     }
 
 
+def expect_inhibited(alertmanager: Alertmanager, target: str, expected: dict[str, bool]) -> None:
+    # The inhibitor learns about source alerts asynchronously, a moment after the API
+    # accepted them: poll for the state rather than read it once.
+    deadline = time.monotonic() + 10
+    while (got := inhibited(alertmanager, target)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert got == expected
+
+
 def notified(webhook: Webhook, target: str) -> set[tuple[str, str, str]]:
     """(receiver, alertname, vm or host) of every firing alert of `target` notified so far."""
     return {
@@ -112,13 +121,17 @@ def test_disconnected_host_silences_everything_else_on_that_host(
         {"alertname": "HypervisorHostCPUIdleLow", "target": t, "host": "esx1"},
         {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "esx2", "vm": "c"},
     )
-    assert inhibited(alertmanager, t) == {
-        "HypervisorHostDisconnected/esx1": False,
-        "HypervisorVMAutostartFailed/esx1/a": True,
-        "HypervisorVMGuestToolsNotRunning/esx1/b": True,
-        "HypervisorHostCPUIdleLow/esx1": True,
-        "HypervisorVMAutostartFailed/esx2/c": False,
-    }
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorHostDisconnected/esx1": False,
+            "HypervisorVMAutostartFailed/esx1/a": True,
+            "HypervisorVMGuestToolsNotRunning/esx1/b": True,
+            "HypervisorHostCPUIdleLow/esx1": True,
+            "HypervisorVMAutostartFailed/esx2/c": False,
+        },
+    )
     settle(
         webhook,
         t,
@@ -141,12 +154,16 @@ def test_down_target_silences_every_other_alert_of_the_target(
         {"alertname": "HypervisorDatastoreFreeLow", "target": t, "datastore": "pool"},
         {"alertname": "HypervisorVMAutostartFailed", "target": other, "host": "kvm2", "vm": "z"},
     )
-    assert inhibited(alertmanager, t) == {
-        "HypervisorTargetDown": False,
-        "HypervisorVMAutostartFailed/kvm1/a": True,
-        "HypervisorDatastoreFreeLow": True,
-    }
-    assert inhibited(alertmanager, other) == {"HypervisorVMAutostartFailed/kvm2/z": False}
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorTargetDown": False,
+            "HypervisorVMAutostartFailed/kvm1/a": True,
+            "HypervisorDatastoreFreeLow": True,
+        },
+    )
+    expect_inhibited(alertmanager, other, {"HypervisorVMAutostartFailed/kvm2/z": False})
     settle(webhook, t, {("/pager", "HypervisorTargetDown", "")})
 
 
@@ -162,11 +179,15 @@ def test_ceph_error_silences_its_warning_and_osd_alert_only(
         {"alertname": "HypervisorCephOSDDownHigh", "target": t},
         {"alertname": "HypervisorCephHealthWarning", "target": other},
     )
-    assert inhibited(alertmanager, t) == {
-        "HypervisorCephHealthError": False,
-        "HypervisorCephHealthWarning": True,
-        "HypervisorCephOSDDownHigh": True,
-    }
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorCephHealthError": False,
+            "HypervisorCephHealthWarning": True,
+            "HypervisorCephOSDDownHigh": True,
+        },
+    )
     settle(webhook, t, {("/pager", "HypervisorCephHealthError", "")})
     settle(webhook, other, {("/tickets", "HypervisorCephHealthWarning", "")})
 
