@@ -6,7 +6,8 @@
 
 --runbook-base replaces everything before "<Alert>.md" in every runbook_url. --for sets every
 alert's `for:` (the shipped durations are explained in docs/runbooks/); --autostart-grace
-sets the base grace of HypervisorVMAutostartFailed in seconds. The output loses the source's
+sets the base grace of HypervisorVMAutostartFailed in seconds. Descriptions keep the shipped
+wording ("for 10 minutes"), so --for is for demos and tests. The output loses the source's
 comments; validate it with `promtool check rules`.
 """
 
