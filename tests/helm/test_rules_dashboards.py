@@ -136,3 +136,20 @@ def test_disabling_every_alert_keeps_only_recording_rules(helm: Helm) -> None:
     else:
         (rule,) = rules
         assert [r for g in rule["spec"]["groups"] for r in g["rules"]] == recording
+
+
+def test_runbook_links_point_at_your_own_copy(helm: Helm) -> None:
+    base = "https://wiki.example.com/ops/runbooks/"
+    rendered = helm.template(sets=[f"prometheusRule.runbookBaseURL={base}"])
+    rule = rendered.one("PrometheusRule")
+    expected = alerts_of(rule_groups_from_files())
+    for name, by_expr in alerts_of(rule["spec"]["groups"]).items():
+        for expr, got in by_expr.items():
+            original = expected[name][expr]["annotations"]
+            if "runbook_url" in original:
+                assert got["annotations"]["runbook_url"] == f"{base}{name}.md"
+                # Only the link changes.
+                assert {**got["annotations"], "runbook_url": None} == {
+                    **original,
+                    "runbook_url": None,
+                }

@@ -69,6 +69,10 @@ def vsphere(**extra: Any) -> dict[str, Any]:
             ["(root): Additional property servicemonitor is not allowed"],
         ),
         ({"service": {"port": 70000}}, ["service.port: Must be less than or equal to 65535"]),
+        (
+            {"prometheusRule": {"runbookBaseURL": "wiki/runbooks"}},
+            ["prometheusRule.runbookBaseURL: Does not match pattern"],
+        ),
     ],
     ids=[
         "kind",
@@ -84,6 +88,7 @@ def vsphere(**extra: Any) -> dict[str, Any]:
         "credentials-mode",
         "misspelt-top-level",
         "port-range",
+        "runbook-base",
     ],
 )
 def test_schema_refuses_wrong_values(
