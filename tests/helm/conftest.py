@@ -20,6 +20,10 @@ EXAMPLE = CHART / "examples" / "multi-vcenter.yaml"
 ALERTS_DIR = ROOT / "alerts"
 DASHBOARDS_DIR = ROOT / "dashboards"
 KUBERNETES_VERSION = "1.31.0"
+# The oldest Kubernetes the chart declares: Chart.yaml's kubeVersion ">=X.Y.Z-0".
+OLDEST_KUBERNETES = (
+    yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"].lstrip(">=").split("-")[0]
+)
 
 
 def find_helm() -> str:
