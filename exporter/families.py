@@ -193,6 +193,37 @@ DATASTORE_ACCESSIBLE = Family(
 # --- Ceph (exporter/collectors/ceph.py) -------------------------------------------------
 
 # --- iSCSI (exporter/collectors/iscsi.py) ------------------------------------------------
+ISCSI_SESSION = (T, "session", "iqn", "portal")
+ISCSI_SESSION_NOTE = (
+    " Read from the kernel's iSCSI transport class in sysfs (class/iscsi_session/sessionN);"
+    " session is N, iqn the target's name (targetname) and portal the persistent"
+    " address:port of the session's first connection."
+)
+ISCSI_SESSION_UP = Family(
+    "hypervisor_iscsi_session_up",
+    "1 when the initiator's iSCSI session is logged in (state LOGGED_IN), 0 when it is"
+    " FAILED (recovering, I/O blocked) or FREE (not logged in)." + ISCSI_SESSION_NOTE,
+    ISCSI_SESSION,
+)
+ISCSI_SESSION_INFO = Family(
+    "hypervisor_iscsi_session_info",
+    "Always 1; state is the session's kernel state as sysfs spells it (LOGGED_IN, FAILED,"
+    " FREE)." + ISCSI_SESSION_NOTE,
+    (*ISCSI_SESSION, "state"),
+)
+ISCSI_SESSION_RECOVERY_TIMEOUT = Family(
+    "hypervisor_iscsi_session_recovery_timeout_seconds",
+    "Seconds the kernel keeps a FAILED session's I/O queued before failing it to the upper"
+    " layers (multipath), from the session's recovery_tmo." + ISCSI_SESSION_NOTE,
+    ISCSI_SESSION,
+)
+ISCSI_CONNECTION_UP = Family(
+    "hypervisor_iscsi_connection_up",
+    "1 when the iSCSI connection's kernel state is up, 0 when down, failed or bound, from"
+    " class/iscsi_connection/connectionN:C/state; connection is N:C. Absent on kernels"
+    " before 5.7, which do not report a connection's state.",
+    (T, "session", "connection"),
+)
 
 
 # --- The exporter itself -----------------------------------------------------------------
