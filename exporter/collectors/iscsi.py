@@ -97,8 +97,9 @@ def _list(directory: str, pattern: re.Pattern[str]) -> list[str]:
     return [name for name in names if pattern.fullmatch(name)]
 
 
-def _read_objects(directory: str, pattern: re.Pattern[str],
-                  attributes: tuple[str, ...]) -> dict[str, Attributes]:
+def _read_objects(
+    directory: str, pattern: re.Pattern[str], attributes: tuple[str, ...]
+) -> dict[str, Attributes]:
     out: dict[str, Attributes] = {}
     for name in _list(directory, pattern):
         base = f"{directory}/{name}"
@@ -164,11 +165,16 @@ def snapshot_samples(target: str, snapshot: Snapshot) -> SampleSet:
         where = ""
         if connections:
             _, lead, lead_attrs = connections[0]  # the leading connection, N:0
-            address = _required(snapshot, "iscsi_connection", lead, lead_attrs,
-                                "persistent_address")
-            port = _integer(snapshot, "iscsi_connection", lead, "persistent_port",
-                            _required(snapshot, "iscsi_connection", lead, lead_attrs,
-                                      "persistent_port"))
+            address = _required(
+                snapshot, "iscsi_connection", lead, lead_attrs, "persistent_address"
+            )
+            port = _integer(
+                snapshot,
+                "iscsi_connection",
+                lead,
+                "persistent_port",
+                _required(snapshot, "iscsi_connection", lead, lead_attrs, "persistent_port"),
+            )
             where = portal(address, port)
         labels = {"target": target, "session": sid, "iqn": iqn, "portal": where}
         out.add(fam.ISCSI_SESSION_UP, 1.0 if state == LOGGED_IN else 0.0, **labels)
@@ -183,8 +189,13 @@ def snapshot_samples(target: str, snapshot: Snapshot) -> SampleSet:
             conn_state = conn_attrs.get("state")
             if conn_state is None:
                 continue  # kernel before 5.7: no connection state to report
-            out.add(fam.ISCSI_CONNECTION_UP, 1.0 if conn_state == CONNECTION_UP else 0.0,
-                    target=target, session=sid, connection=f"{sid}:{cid}")
+            out.add(
+                fam.ISCSI_CONNECTION_UP,
+                1.0 if conn_state == CONNECTION_UP else 0.0,
+                target=target,
+                session=sid,
+                connection=f"{sid}:{cid}",
+            )
     return out
 
 
@@ -214,4 +225,3 @@ class IscsiCollector:
 def create(target: TargetConfig, lane: Lane) -> IscsiCollector:
     assert isinstance(target, IscsiTarget)
     return IscsiCollector(target, lane)
-

@@ -33,9 +33,23 @@ class RenderedSession:
 def run(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     script = 'mount --bind "$1" /sys && shift && exec iscsiadm "$@"'
     return subprocess.run(
-        ["unshare", "--mount", "--net", "--propagation", "private",
-         "sh", "-c", script, "sh", str(root), *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [
+            "unshare",
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(root),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -28,8 +28,16 @@ def sessions_from_discovery(found: list, first_sid: int = 1) -> list[Session]:
     for sid, target in enumerate(found, start=first_sid):
         address, _, port = target.portal.rpartition(":")
         disks = sum(1 for lun in target.luns if lun.endswith("DIRECT_ACCESS"))
-        out.append(Session(sid, target.iqn, "LOGGED_IN", tpgt=target.tpgt, luns=disks,
-                           connections=[Connection(0, "up", address, int(port))]))
+        out.append(
+            Session(
+                sid,
+                target.iqn,
+                "LOGGED_IN",
+                tpgt=target.tpgt,
+                luns=disks,
+                connections=[Connection(0, "up", address, int(port))],
+            )
+        )
     return out
 
 
@@ -42,8 +50,11 @@ def _record(name: str, sessions: list[Session], note: str) -> None:
 
 def main() -> None:
     DATA.mkdir(exist_ok=True)
-    _record("mixed.json", list(standard_sessions()),
-            "tests/iscsi/sysfs_fixture.py standard_sessions(), read by read_snapshot")
+    _record(
+        "mixed.json",
+        list(standard_sessions()),
+        "tests/iscsi/sysfs_fixture.py standard_sessions(), read by read_snapshot",
+    )
     old = list(standard_sessions())
     for session in old:
         for conn in session.connections:
@@ -53,8 +64,11 @@ def main() -> None:
         tgt.add_target(1, "iqn.2026-11.test.hypervisor-exporter:disk1")
         tgt.add_target(2, "iqn.2026-11.test.hypervisor-exporter:disk2")
         found = sorted(tgt.discover(), key=lambda t: t.iqn)
-    _record("tgt-login.json", sessions_from_discovery(found),
-            f"tgt 1.0.85 targets as iscsi-ls -s discovered them: {[asdict(t) for t in found]}")
+    _record(
+        "tgt-login.json",
+        sessions_from_discovery(found),
+        f"tgt 1.0.85 targets as iscsi-ls -s discovered them: {[asdict(t) for t in found]}",
+    )
 
 
 if __name__ == "__main__":

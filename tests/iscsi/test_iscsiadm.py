@@ -36,10 +36,19 @@ def test_iscsiadm_renders_the_fixture_as_the_collector_reports_it(tree: Path) ->
         # What iscsiadm prints and what we export, side by side.
         assert (seen.iqn, seen.persistent_portal, seen.session_state) == (iqn, portal, state)
         assert seen.current_portal == portal
-        assert samples.value(fam.ISCSI_SESSION_RECOVERY_TIMEOUT, target="iscsi-local",
-                             session=session, iqn=iqn, portal=portal) == seen.recovery_timeout
-        up = samples.value(fam.ISCSI_SESSION_UP, target="iscsi-local", session=session,
-                           iqn=iqn, portal=portal)
+        assert (
+            samples.value(
+                fam.ISCSI_SESSION_RECOVERY_TIMEOUT,
+                target="iscsi-local",
+                session=session,
+                iqn=iqn,
+                portal=portal,
+            )
+            == seen.recovery_timeout
+        )
+        up = samples.value(
+            fam.ISCSI_SESSION_UP, target="iscsi-local", session=session, iqn=iqn, portal=portal
+        )
         assert up == (1 if seen.session_state == "LOGGED_IN" else 0)
         # And both match what the tree was built from.
         want = built[sid]
@@ -49,7 +58,8 @@ def test_iscsiadm_renders_the_fixture_as_the_collector_reports_it(tree: Path) ->
         assert (seen.host, seen.host_state) == (want.host_no, "running")
         expected_disk_state = {"LOGGED_IN": "running", "FAILED": "blocked"}.get(want.state)
         assert sorted(seen.disks.values()) == [expected_disk_state] * (
-            want.luns if expected_disk_state else 0)
+            want.luns if expected_disk_state else 0
+        )
         # The connection state line is iscsid's, not sysfs': without iscsid it is Unknown.
         assert seen.connection_state == "Unknown"
     assert rendered[7].persistent_portal == "[2001:db8::5]:3260"
@@ -60,9 +70,12 @@ def test_iscsiadm_and_collector_agree_on_many_sessions_and_connections(tmp_path:
     # Generated sessions across three portals, a session with a second connection
     # (connection N:1, which iscsiadm ignores: it only reads N:0).
     sessions = [
-        Session(sid, f"iqn.2010-10.example.gen:vol{sid}",
-                ("LOGGED_IN", "FAILED", "FREE")[sid % 3],
-                connections=[Connection(0, "up", f"203.0.113.{sid % 3 + 1}", 3260)])
+        Session(
+            sid,
+            f"iqn.2010-10.example.gen:vol{sid}",
+            ("LOGGED_IN", "FAILED", "FREE")[sid % 3],
+            connections=[Connection(0, "up", f"203.0.113.{sid % 3 + 1}", 3260)],
+        )
         for sid in range(10, 16)
     ]
     sessions[0].connections.append(Connection(1, "down", "203.0.113.9", 3260))
@@ -73,12 +86,27 @@ def test_iscsiadm_and_collector_agree_on_many_sessions_and_connections(tmp_path:
         seen = rendered[session.sid]
         portal = f"203.0.113.{session.sid % 3 + 1}:3260"
         assert (seen.iqn, seen.persistent_portal, seen.session_state) == (
-            session.targetname, portal, session.state)
-        assert samples.value(fam.ISCSI_SESSION_INFO, target="iscsi-local",
-                             session=str(session.sid), iqn=session.targetname,
-                             portal=portal, state=session.state) == 1
-    assert samples.value(fam.ISCSI_CONNECTION_UP, target="iscsi-local", session="10",
-                         connection="10:1") == 0
+            session.targetname,
+            portal,
+            session.state,
+        )
+        assert (
+            samples.value(
+                fam.ISCSI_SESSION_INFO,
+                target="iscsi-local",
+                session=str(session.sid),
+                iqn=session.targetname,
+                portal=portal,
+                state=session.state,
+            )
+            == 1
+        )
+    assert (
+        samples.value(
+            fam.ISCSI_CONNECTION_UP, target="iscsi-local", session="10", connection="10:1"
+        )
+        == 0
+    )
 
 
 def test_session_without_lead_connection(tree: Path) -> None:
@@ -88,8 +116,16 @@ def test_session_without_lead_connection(tree: Path) -> None:
     _, rendered = iscsiadm.session_tree(tree)
     assert 1 not in rendered and 2 in rendered
     samples = collect(tree)
-    assert samples.value(fam.ISCSI_SESSION_UP, target="iscsi-local", session="1",
-                         iqn="iqn.2003-01.org.linux-iscsi.store1:lun0", portal="") == 1
+    assert (
+        samples.value(
+            fam.ISCSI_SESSION_UP,
+            target="iscsi-local",
+            session="1",
+            iqn="iqn.2003-01.org.linux-iscsi.store1:lun0",
+            portal="",
+        )
+        == 1
+    )
 
 
 def test_no_iscsi_module(tmp_path: Path) -> None:

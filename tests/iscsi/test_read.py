@@ -30,13 +30,17 @@ T = "iscsi-local"
 
 def test_reads_what_the_tree_holds(tree: Path) -> None:
     snapshot = read_snapshot(str(tree))
-    assert sorted(snapshot.sessions) == ["session1", "session2", "session3", "session4",
-                                         "session7"]
+    assert sorted(snapshot.sessions) == ["session1", "session2", "session3", "session4", "session7"]
     assert snapshot.sessions["session3"] == {
-        "state": "FAILED", "targetname": "iqn.2003-01.org.linux-iscsi.store2:backup",
-        "recovery_tmo": "5"}
+        "state": "FAILED",
+        "targetname": "iqn.2003-01.org.linux-iscsi.store2:backup",
+        "recovery_tmo": "5",
+    }
     assert snapshot.connections["connection7:0"] == {
-        "state": "up", "persistent_address": "2001:db8::5", "persistent_port": "3260"}
+        "state": "up",
+        "persistent_address": "2001:db8::5",
+        "persistent_port": "3260",
+    }
 
 
 def test_no_iscsi_module_is_zero_sessions(tmp_path: Path) -> None:
@@ -49,15 +53,17 @@ def test_module_loaded_without_sessions(tmp_path: Path) -> None:
 
 
 def test_a_directory_that_is_not_sysfs_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(IscsiSysfsError, match=f"{tmp_path} is not a sysfs tree: "
-                                              f"{tmp_path}/class does not exist"):
+    with pytest.raises(
+        IscsiSysfsError, match=f"{tmp_path} is not a sysfs tree: {tmp_path}/class does not exist"
+    ):
         read_snapshot(str(tmp_path))
 
 
 def test_missing_required_attribute(tree: Path) -> None:
     (session_dir(tree, 3) / "state").unlink()
-    with pytest.raises(IscsiSysfsError,
-                       match=f"^{tree}/class/iscsi_session/session3/state is missing$"):
+    with pytest.raises(
+        IscsiSysfsError, match=f"^{tree}/class/iscsi_session/session3/state is missing$"
+    ):
         collect(tree)
 
 
@@ -71,9 +77,10 @@ def test_attribute_that_cannot_be_read(tree: Path) -> None:
     state = session_dir(tree, 2) / "state"
     state.unlink()
     state.mkdir()  # read() fails with EISDIR, as a kernel attribute's show() can fail
-    with pytest.raises(IscsiSysfsError,
-                       match=f"cannot read {tree}/class/iscsi_session/session2/state: "
-                             "Is a directory"):
+    with pytest.raises(
+        IscsiSysfsError,
+        match=f"cannot read {tree}/class/iscsi_session/session2/state: Is a directory",
+    ):
         collect(tree)
 
 
@@ -81,15 +88,15 @@ def test_attribute_that_cannot_be_opened(tree: Path) -> None:
     name = connection_dir(tree, 1) / "persistent_address"
     name.unlink()
     os.symlink(name.name, name)  # a loop: open() fails with ELOOP
-    with pytest.raises(IscsiSysfsError,
-                       match="connection1:0/persistent_address: Too many levels"):
+    with pytest.raises(IscsiSysfsError, match="connection1:0/persistent_address: Too many levels"):
         collect(tree)
 
 
 def test_malformed_number(tree: Path) -> None:
     (session_dir(tree, 1) / "recovery_tmo").write_text("12O\n")
-    with pytest.raises(IscsiSysfsError,
-                       match="session1/recovery_tmo: expected an integer, got '12O'"):
+    with pytest.raises(
+        IscsiSysfsError, match="session1/recovery_tmo: expected an integer, got '12O'"
+    ):
         collect(tree)
 
 
@@ -109,17 +116,33 @@ def test_sessions_come_and_go(tree: Path) -> None:
     set_session_state(tree, 3, "LOGGED_IN")
     samples = collect(tree)
     assert {key[1] for key in samples.series[fam.ISCSI_SESSION_UP]} == {"2", "3", "4", "7"}
-    assert samples.value(fam.ISCSI_SESSION_UP, target=T, session="3",
-                         iqn="iqn.2003-01.org.linux-iscsi.store2:backup",
-                         portal="198.51.100.7:3261") == 1
+    assert (
+        samples.value(
+            fam.ISCSI_SESSION_UP,
+            target=T,
+            session="3",
+            iqn="iqn.2003-01.org.linux-iscsi.store2:backup",
+            portal="198.51.100.7:3261",
+        )
+        == 1
+    )
 
 
 def test_null_string_is_empty(tmp_path: Path) -> None:
     # The kernel shows "(null)" for a string it has not been given yet.
     root = build_tree(tmp_path / "sys", [Session(5, "(null)", "FREE")])
     samples = collect(root)
-    assert samples.value(fam.ISCSI_SESSION_INFO, target=T, session="5", iqn="",
-                         portal="192.0.2.10:3260", state="FREE") == 1
+    assert (
+        samples.value(
+            fam.ISCSI_SESSION_INFO,
+            target=T,
+            session="5",
+            iqn="",
+            portal="192.0.2.10:3260",
+            state="FREE",
+        )
+        == 1
+    )
 
 
 # --- As an unprivileged user, as the exporter should run ----------------------------------
@@ -144,9 +167,21 @@ def _collect_as_nobody(root: Path) -> subprocess.CompletedProcess[str]:
         "print(render([snapshot_samples('t', read_snapshot(sys.argv[1]))]))\n"
     )
     return subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-         sys.executable, "-c", code, str(root)],
-        capture_output=True, text=True, timeout=60, check=False, cwd="/",
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
     )
 
 
@@ -162,5 +197,7 @@ def test_unprivileged_reader_names_the_file_it_may_not_read(shared_tree: Path) -
     (session_dir(shared_tree, 4) / "state").chmod(0o600)
     proc = _collect_as_nobody(shared_tree)
     assert proc.returncode != 0
-    assert (f"IscsiSysfsError: cannot read {shared_tree}/class/iscsi_session/session4/state:"
-            " Permission denied") in proc.stderr
+    assert (
+        f"IscsiSysfsError: cannot read {shared_tree}/class/iscsi_session/session4/state:"
+        " Permission denied"
+    ) in proc.stderr

@@ -19,8 +19,10 @@ def series(snapshot: Snapshot) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def test_mixed_states() -> None:
     got = series(load_snapshot("mixed.json"))
-    up = {labels["session"]: (labels["iqn"], labels["portal"], value)
-          for labels, value in got["hypervisor_iscsi_session_up"]}
+    up = {
+        labels["session"]: (labels["iqn"], labels["portal"], value)
+        for labels, value in got["hypervisor_iscsi_session_up"]
+    }
     assert up == {
         "1": ("iqn.2003-01.org.linux-iscsi.store1:lun0", "192.0.2.10:3260", 1),
         "2": ("iqn.2003-01.org.linux-iscsi.store1:lun1", "192.0.2.11:3260", 1),
@@ -28,26 +30,39 @@ def test_mixed_states() -> None:
         "4": ("iqn.2003-01.org.linux-iscsi.store2:archive", "198.51.100.8:3260", 0),
         "7": ("iqn.2024-05.example.v6:vol", "[2001:db8::5]:3260", 1),
     }
-    states = {labels["session"]: labels["state"]
-              for labels, value in got["hypervisor_iscsi_session_info"] if value == 1}
-    assert states == {"1": "LOGGED_IN", "2": "LOGGED_IN", "3": "FAILED", "4": "FREE",
-                      "7": "LOGGED_IN"}
+    states = {
+        labels["session"]: labels["state"]
+        for labels, value in got["hypervisor_iscsi_session_info"]
+        if value == 1
+    }
+    assert states == {
+        "1": "LOGGED_IN",
+        "2": "LOGGED_IN",
+        "3": "FAILED",
+        "4": "FREE",
+        "7": "LOGGED_IN",
+    }
     assert len(got["hypervisor_iscsi_session_info"]) == 5  # one series per session
-    timeouts = {labels["session"]: value
-                for labels, value in got["hypervisor_iscsi_session_recovery_timeout_seconds"]}
+    timeouts = {
+        labels["session"]: value
+        for labels, value in got["hypervisor_iscsi_session_recovery_timeout_seconds"]
+    }
     assert timeouts == {"1": 120, "2": 120, "3": 5, "4": 30, "7": 120}
-    conns = {labels["connection"]: value
-             for labels, value in got["hypervisor_iscsi_connection_up"]}
+    conns = {labels["connection"]: value for labels, value in got["hypervisor_iscsi_connection_up"]}
     assert conns == {"1:0": 1, "2:0": 1, "3:0": 0, "4:0": 0, "7:0": 1}
     assert all(labels["target"] == T for samples in got.values() for labels, _ in samples)
 
 
 def test_real_target_names_pass_through_unchanged() -> None:
     got = series(load_snapshot("tgt-login.json"))
-    up = sorted((labels["iqn"], labels["portal"], value)
-                for labels, value in got["hypervisor_iscsi_session_up"])
-    assert up == [("iqn.2026-11.test.hypervisor-exporter:disk1", "127.0.0.1:33279", 1),
-                  ("iqn.2026-11.test.hypervisor-exporter:disk2", "127.0.0.1:33279", 1)]
+    up = sorted(
+        (labels["iqn"], labels["portal"], value)
+        for labels, value in got["hypervisor_iscsi_session_up"]
+    )
+    assert up == [
+        ("iqn.2026-11.test.hypervisor-exporter:disk1", "127.0.0.1:33279", 1),
+        ("iqn.2026-11.test.hypervisor-exporter:disk2", "127.0.0.1:33279", 1),
+    ]
 
 
 def test_kernel_without_connection_state() -> None:
@@ -65,8 +80,12 @@ def test_unknown_session_state_is_not_up() -> None:
     snapshot = load_snapshot("mixed.json")
     snapshot.sessions["session1"]["state"] = "RECOVERING"  # a state a future kernel might add
     samples = snapshot_samples(T, snapshot)
-    labels = {"target": T, "session": "1", "iqn": "iqn.2003-01.org.linux-iscsi.store1:lun0",
-              "portal": "192.0.2.10:3260"}
+    labels = {
+        "target": T,
+        "session": "1",
+        "iqn": "iqn.2003-01.org.linux-iscsi.store1:lun0",
+        "portal": "192.0.2.10:3260",
+    }
     assert samples.value(fam.ISCSI_SESSION_UP, **labels) == 0
     assert samples.value(fam.ISCSI_SESSION_INFO, state="RECOVERING", **labels) == 1
 
@@ -84,28 +103,63 @@ def test_orphan_connection_is_left_out() -> None:
     del snapshot.sessions["session2"]
     got = series(snapshot)
     assert {labels["connection"] for labels, _ in got["hypervisor_iscsi_connection_up"]} == {
-        "1:0", "3:0", "4:0", "7:0"}
+        "1:0",
+        "3:0",
+        "4:0",
+        "7:0",
+    }
 
 
 @pytest.mark.parametrize(
     ("kind", "name", "key", "value", "message"),
     [
-        ("sessions", "session3", "state", None,
-         "/sys/class/iscsi_session/session3/state is missing"),
-        ("sessions", "session3", "targetname", None,
-         "/sys/class/iscsi_session/session3/targetname is missing"),
-        ("sessions", "session3", "recovery_tmo", "soon",
-         "/sys/class/iscsi_session/session3/recovery_tmo: expected an integer, got 'soon'"),
-        ("connections", "connection3:0", "persistent_port", None,
-         "/sys/class/iscsi_connection/connection3:0/persistent_port is missing"),
-        ("connections", "connection3:0", "persistent_port", "",
-         "/sys/class/iscsi_connection/connection3:0/persistent_port: expected an integer"),
-        ("connections", "connection3:0", "persistent_address", None,
-         "/sys/class/iscsi_connection/connection3:0/persistent_address is missing"),
+        (
+            "sessions",
+            "session3",
+            "state",
+            None,
+            "/sys/class/iscsi_session/session3/state is missing",
+        ),
+        (
+            "sessions",
+            "session3",
+            "targetname",
+            None,
+            "/sys/class/iscsi_session/session3/targetname is missing",
+        ),
+        (
+            "sessions",
+            "session3",
+            "recovery_tmo",
+            "soon",
+            "/sys/class/iscsi_session/session3/recovery_tmo: expected an integer, got 'soon'",
+        ),
+        (
+            "connections",
+            "connection3:0",
+            "persistent_port",
+            None,
+            "/sys/class/iscsi_connection/connection3:0/persistent_port is missing",
+        ),
+        (
+            "connections",
+            "connection3:0",
+            "persistent_port",
+            "",
+            "/sys/class/iscsi_connection/connection3:0/persistent_port: expected an integer",
+        ),
+        (
+            "connections",
+            "connection3:0",
+            "persistent_address",
+            None,
+            "/sys/class/iscsi_connection/connection3:0/persistent_address is missing",
+        ),
     ],
 )
-def test_broken_attributes_name_the_file(kind: str, name: str, key: str, value: str | None,
-                                         message: str) -> None:
+def test_broken_attributes_name_the_file(
+    kind: str, name: str, key: str, value: str | None, message: str
+) -> None:
     snapshot = load_snapshot("mixed.json")
     getattr(snapshot, kind)[name][key] = value
     with pytest.raises(IscsiSysfsError) as caught:

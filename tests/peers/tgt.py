@@ -30,9 +30,11 @@ class Tgt(Peer):
     def __init__(self, log_dir: Path) -> None:
         self.port = free_port()
         self.control = self._free_control_port()
-        super().__init__(f"tgtd-{self.port}", ["tgtd", "-f", "-C", str(self.control),
-                                                "--iscsi", f"portal=127.0.0.1:{self.port}"],
-                         log_dir)
+        super().__init__(
+            f"tgtd-{self.port}",
+            ["tgtd", "-f", "-C", str(self.control), "--iscsi", f"portal=127.0.0.1:{self.port}"],
+            log_dir,
+        )
         self.log_dir = log_dir
         self.tids: list[int] = []
         self.wait_ready(self._answers, timeout=15)
@@ -51,8 +53,7 @@ class Tgt(Peer):
         if self.alive():
             with contextlib.suppress(Exception):
                 for tid in self.tids:
-                    self.admin("--mode", "target", "--op", "delete", "--force",
-                               "--tid", str(tid))
+                    self.admin("--mode", "target", "--op", "delete", "--force", "--tid", str(tid))
                 self.admin_mode("system", "--op", "delete")
                 self.proc.wait(5)
         super().stop(timeout=3)
@@ -61,15 +62,25 @@ class Tgt(Peer):
                 os.unlink(f"/var/run/tgtd/{leftover}")
 
     def admin_mode(self, mode: str, *args: str) -> str:
-        proc = subprocess.run(["tgtadm", "-C", str(self.control), "--mode", mode, *args],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            ["tgtadm", "-C", str(self.control), "--mode", mode, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"tgtadm --mode {mode} {' '.join(args)}: {proc.stderr.strip()}")
         return proc.stdout
 
     def admin(self, *args: str) -> str:
-        proc = subprocess.run(["tgtadm", "-C", str(self.control), "--lld", "iscsi", *args],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            ["tgtadm", "-C", str(self.control), "--lld", "iscsi", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"tgtadm {' '.join(args)}: {proc.stderr.strip()}")
         return proc.stdout
@@ -84,15 +95,31 @@ class Tgt(Peer):
             f.truncate(size_mib << 20)
         self.admin("--mode", "target", "--op", "new", "--tid", str(tid), "--targetname", iqn)
         self.tids.append(tid)
-        self.admin("--mode", "logicalunit", "--op", "new", "--tid", str(tid), "--lun", "1",
-                   "--backing-store", str(backing))
-        self.admin("--mode", "target", "--op", "bind", "--tid", str(tid),
-                   "--initiator-address", "ALL")
+        self.admin(
+            "--mode",
+            "logicalunit",
+            "--op",
+            "new",
+            "--tid",
+            str(tid),
+            "--lun",
+            "1",
+            "--backing-store",
+            str(backing),
+        )
+        self.admin(
+            "--mode", "target", "--op", "bind", "--tid", str(tid), "--initiator-address", "ALL"
+        )
 
     def discover(self) -> list[Discovered]:
         """Logs in with iscsi-ls (discovery, then a normal session per target for its LUNs)."""
-        proc = subprocess.run(["iscsi-ls", "-s", f"iscsi://127.0.0.1:{self.port}/"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            ["iscsi-ls", "-s", f"iscsi://127.0.0.1:{self.port}/"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"iscsi-ls failed: {proc.stderr.strip()}")
         found: list[Discovered] = []
