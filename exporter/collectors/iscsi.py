@@ -14,13 +14,14 @@ What counts as an error, and what does not:
   sessions you expect, not on the module).
 - A session or connection whose directory disappears while it is being read was logged
   out meanwhile; it is left out of this collection.
-- A required attribute (a session's `state` or `targetname`, a connection's
-  `persistent_address` or `persistent_port`) missing from a directory that exists, any
-  attribute that exists but cannot be read (permissions, I/O error), or a value that is
-  not what the kernel writes: the target is down, with the file named in the error.
-- Optional attributes: a connection's `state` (kernels before 5.7 lack it: no
-  `hypervisor_iscsi_connection_up` for it) and a session's `recovery_tmo` (no recovery
-  timeout series). A session without any connection keeps its series with an empty portal.
+- A required attribute (a session's `state` or `targetname`) missing from a directory
+  that exists, any attribute that exists but cannot be read (permissions, I/O error), or a
+  number that is not one: the target is down, with the file named in the error.
+- Optional attributes, documented partial results: a connection's `state` (kernels before
+  5.7 lack it: no `hypervisor_iscsi_connection_up` for it); a session's `recovery_tmo` (no
+  recovery timeout series); the portal, taken from the leading connection's
+  `persistent_address`/`persistent_port`, else (drivers that do not export those) its
+  `address`/`port`, else empty, as it is for a session without any connection.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from exporter.metrics import SampleSet
 SESSION_ATTRS = ("state", "targetname", "recovery_tmo")
 CONNECTION_ATTRS = ("state", "persistent_address", "persistent_port")
 REQUIRED_SESSION_ATTRS = ("state", "targetname")
-REQUIRED_CONNECTION_ATTRS = ("persistent_address", "persistent_port")
+# Read only when a driver does not export the persistent portal (as iscsiadm does). On
+# iscsi_tcp these fail with ENOTCONN while the connection is down, so never by default.
+CONNECTION_FALLBACKS = {"persistent_address": "address", "persistent_port": "port"}
 LOGGED_IN = "LOGGED_IN"
 CONNECTION_UP = "up"
 
@@ -45,6 +48,9 @@ _SESSION_NAME = re.compile(r"session(\d+)")
 _CONNECTION_NAME = re.compile(r"connection(\d+):(\d+)")
 # Attribute files are one short line; a page is what sysfs ever returns.
 _READ_SIZE = 4096
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+# O_PATH: a handle to walk from, needing no read permission on the directory itself.
+_DIRECTORY_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
 Attributes = dict[str, str | None]  # attribute -> value, None when the file is absent
 
@@ -66,21 +72,22 @@ class Snapshot:
 # --- Reading (blocking; runs in the target's lane) -----------------------------------------
 
 
-def _read_attribute(path: str) -> str | None:
-    """The value of one sysfs attribute without its newline; None when the file is absent.
+def _read_attribute(directory: int, base: str, name: str) -> str | None:
+    """One sysfs attribute of the directory open as `directory` (its path is `base`),
+    without its newline; None when the file is absent.
 
     The kernel prints "(null)" for a string it does not have; that is an empty value.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=directory)
     except FileNotFoundError:
         return None
     except OSError as err:
-        raise IscsiSysfsError(f"cannot read {path}: {err.strerror}") from None
+        raise IscsiSysfsError(f"cannot read {base}/{name}: {err.strerror}") from None
     try:
         data = os.read(fd, _READ_SIZE)
     except OSError as err:
-        raise IscsiSysfsError(f"cannot read {path}: {err.strerror}") from None
+        raise IscsiSysfsError(f"cannot read {base}/{name}: {err.strerror}") from None
     finally:
         os.close(fd)
     value = data.decode("utf-8", "replace").rstrip("\n")
@@ -98,12 +105,32 @@ def _list(directory: str, pattern: re.Pattern[str]) -> list[str]:
 
 
 def _read_objects(
-    directory: str, pattern: re.Pattern[str], attributes: tuple[str, ...]
+    directory: str,
+    pattern: re.Pattern[str],
+    attributes: tuple[str, ...],
+    fallbacks: dict[str, str] | None = None,
 ) -> dict[str, Attributes]:
     out: dict[str, Attributes] = {}
     for name in _list(directory, pattern):
         base = f"{directory}/{name}"
-        values = {attr: _read_attribute(f"{base}/{attr}") for attr in attributes}
+        # The class entry is a symlink deep into devices/: resolve it once, then open the
+        # attributes relative to it.
+        try:
+            fd = os.open(base, _DIRECTORY_FLAGS)
+        except FileNotFoundError:
+            continue  # logged out since the listing
+        except OSError as err:
+            raise IscsiSysfsError(f"cannot open {base}: {err.strerror}") from None
+        try:
+            values = {attr: _read_attribute(fd, base, attr) for attr in attributes}
+            for attr, alternative in (fallbacks or {}).items():
+                if values.get(attr) is None:
+                    try:
+                        values[alternative] = _read_attribute(fd, base, alternative)
+                    except IscsiSysfsError:
+                        values[alternative] = None  # no portal to tell, not an error
+        finally:
+            os.close(fd)
         if None in values.values() and not os.path.isdir(base):
             continue  # logged out while we read it
         out[name] = values
@@ -119,7 +146,12 @@ def read_snapshot(sysfs_root: str) -> Snapshot:
     return Snapshot(
         root,
         _read_objects(f"{classes}/iscsi_session", _SESSION_NAME, SESSION_ATTRS),
-        _read_objects(f"{classes}/iscsi_connection", _CONNECTION_NAME, CONNECTION_ATTRS),
+        _read_objects(
+            f"{classes}/iscsi_connection",
+            _CONNECTION_NAME,
+            CONNECTION_ATTRS,
+            CONNECTION_FALLBACKS,
+        ),
     )
 
 
@@ -147,6 +179,19 @@ def portal(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def _lead_portal(snapshot: Snapshot, name: str, attrs: Attributes) -> str:
+    """The portal of a session's leading connection (N:0): its persistent address and
+    port, else the current ones for drivers without persistent ones, else empty."""
+    for address_key, port_key in (("persistent_address", "persistent_port"), ("address", "port")):
+        address, port = attrs.get(address_key), attrs.get(port_key)
+        if address is None or port is None:
+            continue
+        if not address:
+            return ""  # "(null)": the kernel has no address for it yet
+        return portal(address, _integer(snapshot, "iscsi_connection", name, port_key, port))
+    return ""
+
+
 def snapshot_samples(target: str, snapshot: Snapshot) -> SampleSet:
     """The iSCSI families for one target from one snapshot of its sysfs tree."""
     out = SampleSet()
@@ -162,20 +207,7 @@ def snapshot_samples(target: str, snapshot: Snapshot) -> SampleSet:
         state = _required(snapshot, "iscsi_session", name, attrs, "state")
         iqn = _required(snapshot, "iscsi_session", name, attrs, "targetname")
         connections = sorted(by_session.get(sid, []))
-        where = ""
-        if connections:
-            _, lead, lead_attrs = connections[0]  # the leading connection, N:0
-            address = _required(
-                snapshot, "iscsi_connection", lead, lead_attrs, "persistent_address"
-            )
-            port = _integer(
-                snapshot,
-                "iscsi_connection",
-                lead,
-                "persistent_port",
-                _required(snapshot, "iscsi_connection", lead, lead_attrs, "persistent_port"),
-            )
-            where = portal(address, port)
+        where = _lead_portal(snapshot, connections[0][1], connections[0][2]) if connections else ""
         labels = {"target": target, "session": sid, "iqn": iqn, "portal": where}
         out.add(fam.ISCSI_SESSION_UP, 1.0 if state == LOGGED_IN else 0.0, **labels)
         out.add(fam.ISCSI_SESSION_INFO, 1.0, state=state, **labels)
@@ -183,9 +215,7 @@ def snapshot_samples(target: str, snapshot: Snapshot) -> SampleSet:
         if recovery is not None:
             seconds = _integer(snapshot, "iscsi_session", name, "recovery_tmo", recovery)
             out.add(fam.ISCSI_SESSION_RECOVERY_TIMEOUT, float(seconds), **labels)
-        for cid, conn_name, conn_attrs in connections:
-            for key in REQUIRED_CONNECTION_ATTRS:
-                _required(snapshot, "iscsi_connection", conn_name, conn_attrs, key)
+        for cid, _, conn_attrs in connections:
             conn_state = conn_attrs.get("state")
             if conn_state is None:
                 continue  # kernel before 5.7: no connection state to report

@@ -14,6 +14,7 @@ import pytest
 
 from exporter import families as fam
 from exporter.collectors.iscsi import IscsiSysfsError, read_snapshot
+from tests.iscsi import iscsiadm
 from tests.iscsi.conftest import collect
 from tests.iscsi.sysfs_fixture import (
     Session,
@@ -67,10 +68,23 @@ def test_missing_required_attribute(tree: Path) -> None:
         collect(tree)
 
 
-def test_missing_connection_attribute(tree: Path) -> None:
-    (connection_dir(tree, 2) / "persistent_port").unlink()
-    with pytest.raises(IscsiSysfsError, match="connection2:0/persistent_port is missing"):
-        collect(tree)
+def test_driver_without_persistent_portal(tree: Path) -> None:
+    """Some offload drivers export only the current address and port: iscsiadm and the
+    collector both fall back to them; a current address that cannot be read (iscsi_tcp
+    answers ENOTCONN while the connection is down) leaves the portal empty."""
+    for attr in ("persistent_address", "persistent_port"):
+        (connection_dir(tree, 2) / attr).unlink()
+        (connection_dir(tree, 4) / attr).unlink()
+    (connection_dir(tree, 2) / "address").write_text("192.0.2.111\n")
+    address = connection_dir(tree, 4) / "address"
+    address.unlink()
+    address.mkdir()  # unreadable, like ENOTCONN
+    samples = collect(tree)
+    portals = {key[1]: key[3] for key in samples.series[fam.ISCSI_SESSION_UP]}
+    assert (portals["2"], portals["4"]) == ("192.0.2.111:3260", "")
+    (connection_dir(tree, 4) / "address").rmdir()
+    _, rendered = iscsiadm.session_tree(tree)
+    assert rendered[2].persistent_portal == "192.0.2.111:3260"
 
 
 def test_attribute_that_cannot_be_read(tree: Path) -> None:

@@ -138,22 +138,8 @@ def test_orphan_connection_is_left_out() -> None:
             "connections",
             "connection3:0",
             "persistent_port",
-            None,
-            "/sys/class/iscsi_connection/connection3:0/persistent_port is missing",
-        ),
-        (
-            "connections",
-            "connection3:0",
-            "persistent_port",
             "",
             "/sys/class/iscsi_connection/connection3:0/persistent_port: expected an integer",
-        ),
-        (
-            "connections",
-            "connection3:0",
-            "persistent_address",
-            None,
-            "/sys/class/iscsi_connection/connection3:0/persistent_address is missing",
         ),
     ],
 )
@@ -165,6 +151,32 @@ def test_broken_attributes_name_the_file(
     with pytest.raises(IscsiSysfsError) as caught:
         snapshot_samples(T, snapshot)
     assert message in str(caught.value)
+
+
+def test_portal_falls_back_to_the_current_address() -> None:
+    """Drivers that do not export the persistent portal: the current one, as iscsiadm does;
+    with neither, the session keeps its series with an empty portal."""
+    snapshot = load_snapshot("mixed.json")
+    lead = snapshot.connections["connection3:0"]
+    del lead["persistent_address"], lead["persistent_port"]
+    lead.update(address="198.51.100.70", port="3262")
+    other = snapshot.connections["connection4:0"]
+    other.update(persistent_address=None, persistent_port=None, address=None, port=None)
+    got = {
+        labels["session"]: labels["portal"]
+        for labels, _ in series(snapshot)["hypervisor_iscsi_session_up"]
+    }
+    assert (got["3"], got["4"]) == ("198.51.100.70:3262", "")
+
+
+def test_null_address_is_no_portal() -> None:
+    snapshot = load_snapshot("mixed.json")
+    snapshot.connections["connection4:0"]["persistent_address"] = ""
+    got = {
+        labels["session"]: labels["portal"]
+        for labels, _ in series(snapshot)["hypervisor_iscsi_session_up"]
+    }
+    assert got["4"] == ""
 
 
 def test_portal_format() -> None:
