@@ -37,7 +37,6 @@ from exporter.metrics import SampleSet
 
 SESSION_ATTRS = ("state", "targetname", "recovery_tmo")
 CONNECTION_ATTRS = ("state", "persistent_address", "persistent_port")
-REQUIRED_SESSION_ATTRS = ("state", "targetname")
 # Read only when a driver does not export the persistent portal (as iscsiadm does). On
 # iscsi_tcp these fail with ENOTCONN while the connection is down, so never by default.
 CONNECTION_FALLBACKS = {"persistent_address": "address", "persistent_port": "port"}
