@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,17 @@ def test_broken_tree_is_down_with_the_file_named(
     status, landing = exporter.get("/")
     assert status == 200 and missing in landing
     assert missing in exporter.log_tail(50)
+
+
+def test_exposition_passes_promtool(exporter: Exporter) -> None:
+    text = exporter.metrics("/probe?target=local")
+    assert "hypervisor_iscsi_connection_up" in text
+    proc = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
