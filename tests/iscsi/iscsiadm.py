@@ -31,7 +31,13 @@ class RenderedSession:
 
 
 def run(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    script = 'mount --bind "$1" /sys && shift && exec iscsiadm "$@"'
+    # Without iscsid, iscsiadm runs `/bin/systemctl start iscsid.socket`; on a machine run
+    # by systemd that would touch the host's units, so systemctl is /bin/true in here.
+    script = (
+        'mount --bind "$1" /sys && shift'
+        " && { [ ! -e /bin/systemctl ] || mount --bind /bin/true /bin/systemctl; }"
+        ' && exec iscsiadm "$@"'
+    )
     return subprocess.run(
         [
             "unshare",
