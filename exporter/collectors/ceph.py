@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib
 import json
 import math
 import threading
@@ -60,8 +61,7 @@ def _number(replies: Mapping[str, Any], command: str, *path: str) -> float:
     value = _field(replies, command, *path)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CephDataError(
-            f"reply to '{COMMANDS[command]['prefix']}': {'.'.join(path)} is not a number:"
-            f" {value!r}"
+            f"reply to '{COMMANDS[command]['prefix']}': {'.'.join(path)} is not a number: {value!r}"
         )
     return float(value)
 
@@ -116,8 +116,7 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
     out.add(fam.CEPH_USED, _number(replies, "status", "pgmap", "bytes_used"), **labels)
     out.add(fam.CEPH_MONITORS, _number(replies, "status", "monmap", "num_mons"), **labels)
     quorum = _field(replies, "status", "quorum_names")
-    out.add(fam.CEPH_MONITORS_IN_QUORUM, len(quorum) if isinstance(quorum, list) else 0,
-            **labels)
+    out.add(fam.CEPH_MONITORS_IN_QUORUM, len(quorum) if isinstance(quorum, list) else 0, **labels)
     out.add(fam.CEPH_INFO, 1, **labels, fsid=str(_field(replies, "status", "fsid")))
     return out
 
@@ -125,15 +124,19 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
 def import_rados() -> ModuleType:
     """The rados module, or an error that tells on-call which package provides it."""
     try:
-        import rados
+        return importlib.import_module("rados")
     except ImportError as err:
         raise RuntimeError(MISSING_BINDING) from err
-    return rados
 
 
 def client_timeout(target: CephTarget) -> int:
-    """librados' timeouts are whole seconds: the target's timeout rounded up, at least 1."""
-    return max(1, math.ceil(target.timeout))
+    """Seconds librados waits for the monitors before it gives up on a call.
+
+    librados takes whole seconds only. One second under the target's timeout (at least 1):
+    a call on a hung monitor then fails by itself with librados' own error, which names the
+    cause, and its worker is free again by the time the runner cuts the collection.
+    """
+    return max(1, math.ceil(target.timeout) - 1)
 
 
 class CephCollector:
@@ -159,7 +162,7 @@ class CephCollector:
             conf["keyring"] = self.target.keyring
         client = rados.Rados(conffile=self.target.conf, rados_id=self.target.user, conf=conf)
         try:
-            client.connect(timeout=client_timeout(self.target))
+            client.connect()  # bounded by client_mount_timeout above
         except Exception:
             with contextlib.suppress(Exception):
                 client.shutdown()
@@ -198,8 +201,9 @@ class CephCollector:
             replies = await self.lane.run(self.read)
             return cluster_samples(self.target.name, replies)
         except Exception as err:
-            raise RuntimeError(f"ceph {self.target.conf} (client.{self.target.user}): "
-                               f"{_describe(err)}") from err
+            raise RuntimeError(
+                f"ceph {self.target.conf} (client.{self.target.user}): {_describe(err)}"
+            ) from err
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -21,8 +21,10 @@ STATES = ("healthy", "osd-down", "full")
 
 def recorded(state: str) -> dict[str, Any]:
     """The recorded mon_command replies of one cluster state (see tests/ceph/record.py)."""
-    return {key: json.loads((DATA / f"{state}-{key}.json").read_text())
-            for key in ("status", "health", "osd_dump")}
+    return {
+        key: json.loads((DATA / f"{state}-{key}.json").read_text())
+        for key in ("status", "health", "osd_dump")
+    }
 
 
 @pytest.fixture(scope="session")

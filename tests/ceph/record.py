@@ -41,8 +41,11 @@ def main() -> None:
 
             record("healthy")
             cluster.kill_osd(1)
-            wait_until(lambda: {"OSD_DOWN", "PG_DEGRADED"} <= set(ask("health")["checks"]), 60,
-                       "OSD_DOWN and PG_DEGRADED")
+            wait_until(
+                lambda: {"OSD_DOWN", "PG_DEGRADED"} <= set(ask("health")["checks"]),
+                60,
+                "OSD_DOWN and PG_DEGRADED",
+            )
             record("osd-down")
             cluster.start_osd(1)
             cluster.wait_healthy()

@@ -17,8 +17,9 @@ from tests.peers import exposition
 
 def checks(samples: SampleSet) -> dict[str, str]:
     """{check: severity} of the active health checks."""
-    return {check: severity
-            for (_, check, severity) in samples.series.get(fam.CEPH_HEALTH_CHECK, {})}
+    return {
+        check: severity for (_, check, severity) in samples.series.get(fam.CEPH_HEALTH_CHECK, {})
+    }
 
 
 def test_healthy_cluster() -> None:
@@ -90,6 +91,7 @@ def test_unexpected_replies_name_the_field(damage, message: str) -> None:  # typ
 def test_exposition_passes_promtool(state: str) -> None:
     text = render([cluster_samples("ceph", recorded(state))])
     assert exposition.value(text, "hypervisor_ceph_osds", target="ceph") == 3
-    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                          text=True, check=False)
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr

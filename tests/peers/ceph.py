@@ -99,12 +99,12 @@ class CephCluster:
     def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "crash", "mon", "mgr", "osd"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(CONF.format(fsid=self.fsid, v2=self.v2_port, v1=self.v1_port,
-                                         dir=self.dir))
+        self.conf.write_text(
+            CONF.format(fsid=self.fsid, v2=self.v2_port, v1=self.v1_port, dir=self.dir)
+        )
         monmap = self.dir / "monmap"
         addr = f"[v2:127.0.0.1:{self.v2_port},v1:127.0.0.1:{self.v1_port}]"
-        self._run("monmaptool", "--create", "--fsid", self.fsid, "--addv", "a", addr,
-                  str(monmap))
+        self._run("monmaptool", "--create", "--fsid", self.fsid, "--addv", "a", addr, str(monmap))
         self._run("ceph-mon", "-c", str(self.conf), "--mkfs", "-i", "a", "--monmap", str(monmap))
         self.start_mon()
         self.mgr = self._daemon("mgr.x", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", "x"])
@@ -116,8 +116,9 @@ class CephCluster:
         self.ceph("osd", "pool", "application", "enable", POOL, "rbd")
         # Objects in every PG's reach, so a down OSD leaves PGs degraded, not only undersized.
         for index in range(8):
-            self._run("rados", "-c", str(self.conf), "-p", POOL, "put", f"seed-{index}",
-                      str(self.conf))
+            self._run(
+                "rados", "-c", str(self.conf), "-p", POOL, "put", f"seed-{index}", str(self.conf)
+            )
         self.wait_healthy(timeout)
 
     def stop(self) -> None:
@@ -136,8 +137,9 @@ class CephCluster:
         if got != str(osd_id):
             raise RuntimeError(f"ceph osd new gave id {got}, expected {osd_id}")
         (self.dir / "osd" / str(osd_id)).mkdir(exist_ok=True)
-        self._run("ceph-osd", "-c", str(self.conf), "-i", str(osd_id), "--mkfs",
-                  "--osd-uuid", osd_uuid)
+        self._run(
+            "ceph-osd", "-c", str(self.conf), "-i", str(osd_id), "--mkfs", "--osd-uuid", osd_uuid
+        )
         self.start_osd(osd_id)
 
     def start_mon(self) -> None:
@@ -180,23 +182,32 @@ class CephCluster:
     @staticmethod
     def _alive(peer: Peer | None) -> bool:
         if peer is None or not peer.alive():
-            raise RuntimeError(f"{peer.name if peer else 'daemon'} exited:\n"
-                               f"{peer.log_tail() if peer else ''}")
+            raise RuntimeError(
+                f"{peer.name if peer else 'daemon'} exited:\n{peer.log_tail() if peer else ''}"
+            )
         return True
 
     # --- the ceph CLI ------------------------------------------------------------------
     def _run(self, *argv: str, timeout: float = 60) -> str:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): "
-                               f"{done.stderr.strip() or done.stdout.strip()}")
+            raise RuntimeError(
+                f"{' '.join(argv)} failed ({done.returncode}): "
+                f"{done.stderr.strip() or done.stdout.strip()}"
+            )
         return done.stdout
 
     def ceph(self, *args: str, timeout: float = 30) -> str:
         """Runs the ceph CLI against this cluster only (its own conf, a bounded wait)."""
-        return self._run("ceph", "-c", str(self.conf), "--connect-timeout", str(int(timeout)),
-                         *args, timeout=timeout + 5)
+        return self._run(
+            "ceph",
+            "-c",
+            str(self.conf),
+            "--connect-timeout",
+            str(int(timeout)),
+            *args,
+            timeout=timeout + 5,
+        )
 
     def ceph_json(self, *args: str) -> Any:
         return json.loads(self.ceph(*args, "--format", "json"))
@@ -214,25 +225,35 @@ class CephCluster:
 
     def wait_healthy(self, timeout: float = 90) -> None:
         """Waits for HEALTH_OK, every OSD up and in, and every PG active+clean."""
+
         def healthy() -> bool:
             for peer in [self.mon, self.mgr, *self.osds.values()]:
                 self._alive(peer)
             st = self.status()
             osdmap = st["osdmap"]
             pgmap = st["pgmap"]
-            clean = sum(s["count"] for s in pgmap.get("pgs_by_state", [])
-                        if s["state_name"] == "active+clean")
-            return (st["health"]["status"] == "HEALTH_OK"
-                    and osdmap["num_up_osds"] == osdmap["num_osds"] == self.osd_count
-                    and osdmap["num_in_osds"] == self.osd_count
-                    and pgmap["num_pgs"] >= POOL_PGS and clean == pgmap["num_pgs"])
+            clean = sum(
+                s["count"]
+                for s in pgmap.get("pgs_by_state", [])
+                if s["state_name"] == "active+clean"
+            )
+            return (
+                st["health"]["status"] == "HEALTH_OK"
+                and osdmap["num_up_osds"] == osdmap["num_osds"] == self.osd_count
+                and osdmap["num_in_osds"] == self.osd_count
+                and pgmap["num_pgs"] >= POOL_PGS
+                and clean == pgmap["num_pgs"]
+            )
 
-        wait_until(healthy, timeout, "ceph cluster healthy with all PGs active+clean",
-                   interval=0.5)
+        wait_until(healthy, timeout, "ceph cluster healthy with all PGs active+clean", interval=0.5)
 
     def wait_osds_up(self, count: int, timeout: float = 30) -> None:
-        wait_until(lambda: self.status()["osdmap"]["num_up_osds"] == count, timeout,
-                   f"{count} OSDs up", interval=0.3)
+        wait_until(
+            lambda: self.status()["osdmap"]["num_up_osds"] == count,
+            timeout,
+            f"{count} OSDs up",
+            interval=0.3,
+        )
 
     def set_full_ratios(self, nearfull: float, backfillfull: float, full: float) -> None:
         # Ceph refuses nearfull > backfillfull > full orderings only with a warning;
