@@ -2,6 +2,7 @@
 #   make run    runs the exporter on its embedded default config (libvirt test:///default)
 #   make test   installs what the tests need (as root, Debian 12) and runs lint, types and tests
 PY := .venv/bin/python
+LINT_PATHS := $(wildcard exporter tests benchmarks dashboards)
 ARGS ?=
 
 .PHONY: run test lint unit venv bench dashboards
@@ -18,8 +19,8 @@ test:
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
-	$(PY) -m ruff check exporter tests benchmarks dashboards
-	$(PY) -m ruff format --check exporter tests benchmarks dashboards
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 
 unit:

@@ -179,8 +179,7 @@ DATASTORE_CAPACITY = Family(
 )
 DATASTORE_FREE = Family(
     "hypervisor_datastore_free_bytes",
-    "Free bytes of a datastore (vSphere summary.freeSpace) or libvirt storage pool"
-    " (available).",
+    "Free bytes of a datastore (vSphere summary.freeSpace) or libvirt storage pool (available).",
     DATASTORE,
 )
 DATASTORE_ACCESSIBLE = Family(

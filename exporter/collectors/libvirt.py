@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,6 @@ GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # virConnectGetAllDomainStats flags, spelled out so the pure code needs no libvirt import.
 STATS_STATE, STATS_INTERFACE, STATS_BLOCK = 0x1, 0x10, 0x20
 STATS_NOWAIT = 1 << 29
-LIST_AUTOSTART = 1 << 6
 NODE_CPU_STATS_ALL_CPUS = -1
 NODE_MEMORY_STATS_ALL_CELLS = -1
 ERR_NO_SUPPORT = 3
@@ -104,15 +104,15 @@ def _guest_agent_state(xml: str) -> bool | None:
 def is_local_uri(uri: str) -> bool:
     """A connection to this machine's own hypervisor (its /proc describes the host)."""
     parts = urlsplit(uri)
-    return not parts.netloc and not parts.scheme.startswith("test") and "+" not in parts.scheme
+    driver, _, transport = parts.scheme.partition("+")
+    return not parts.netloc and driver != "test" and transport in ("", "unix")
 
 
 def host_boot_time(proc_stat: str = "/proc/stat") -> float | None:
-    with contextlib.suppress(OSError):
-        with open(proc_stat, encoding="ascii") as stat:
-            for line in stat:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
+    with contextlib.suppress(OSError), open(proc_stat, encoding="ascii") as stat:
+        for line in stat:
+            if line.startswith("btime "):
+                return float(line.split()[1])
     return None
 
 
@@ -130,13 +130,18 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
             raise
 
     taken_at = time.monotonic()
-    autostart = {d.UUIDString() for d in conn.listAllDomains(LIST_AUTOSTART)}
     flags = STATS_STATE | STATS_BLOCK | STATS_INTERFACE
     domains = []
     for dom, stats in conn.getAllDomainStats(flags, STATS_NOWAIT):
-        uuid = dom.UUIDString()
-        domain = Domain(dom.name(), uuid, int(stats.get("state.state", 0)), uuid in autostart,
-                        {k: v for k, v in stats.items() if not k.startswith("state.")})
+        # virDomainGetAutostart per domain: the bulk AUTOSTART filter of listAllDomains
+        # loses running domains after a libvirtd restart (seen with libvirt 9.0).
+        domain = Domain(
+            dom.name(),
+            dom.UUIDString(),
+            int(stats.get("state.state", 0)),
+            bool(dom.autostart()),
+            {k: v for k, v in stats.items() if not k.startswith("state.")},
+        )
         if domain.state in RUNNING_STATES:
             with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
                 domain.guest_agent_connected = _guest_agent_state(dom.XMLDesc(0))
@@ -168,7 +173,7 @@ def _indexed(stats: dict[str, Any], kind: str) -> dict[str, dict[str, float]]:
         if name is None:
             continue
         devices[str(name)] = {
-            key[len(prefix):]: value
+            key[len(prefix) :]: value
             for key, value in stats.items()
             if key.startswith(prefix) and isinstance(value, int | float)
         }
@@ -179,23 +184,32 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
     """Samples for one snapshot; window families need the previous one of the same target."""
     out = SampleSet()
     host = current.hostname
-    out.add(fam.HOST_INFO, 1, target=target, host=host, platform="libvirt", cluster="",
-            version=current.hypervisor)
+    out.add(
+        fam.HOST_INFO,
+        1,
+        target=target,
+        host=host,
+        platform="libvirt",
+        cluster="",
+        version=current.hypervisor,
+    )
     out.add_state(fam.HOST_CONNECTION_STATE, "connected", target=target, host=host)
     if current.boot_time is not None:
         out.add(fam.HOST_BOOT_TIMESTAMP, current.boot_time, target=target, host=host)
     mem = current.memory_kib
     if mem and mem.get("total"):
         available = mem.get("free", 0) + mem.get("buffers", 0) + mem.get("cached", 0)
-        out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target,
-                host=host)
+        out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target, host=host)
         out.add(fam.HOST_MEMORY_TOTAL, mem["total"] * 1024, target=target, host=host)
 
     wall = current.taken_at - previous.taken_at if previous else 0.0
     before = {d.uuid: d for d in previous.domains} if previous else {}
     if previous and previous.cpu_times and current.cpu_times:
-        deltas = {k: current.cpu_times[k] - previous.cpu_times.get(k, 0)
-                  for k in ("user", "kernel", "idle", "iowait") if k in current.cpu_times}
+        deltas: dict[str, float] = {
+            k: current.cpu_times[k] - previous.cpu_times.get(k, 0)
+            for k in ("user", "kernel", "idle", "iowait")
+            if k in current.cpu_times
+        }
         if all(v >= 0 for v in deltas.values()):
             ratio = idle_ratio(deltas)
             if ratio is not None:
@@ -203,17 +217,21 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
 
     for dom in current.domains:
         labels = {"target": target, "host": host, "vm": dom.name}
-        out.add(fam.VM_INFO, 1, **labels, platform="libvirt", uuid=dom.uuid, cluster="",
-                datacenter="")
+        out.add(
+            fam.VM_INFO, 1, **labels, platform="libvirt", uuid=dom.uuid, cluster="", datacenter=""
+        )
         out.add_state(fam.VM_POWER_STATE, POWER_STATES.get(dom.state, "unknown"), **labels)
         out.add(fam.VM_AUTOSTART_ENABLED, 1 if dom.autostart else 0, **labels)
         if dom.guest_agent_connected is not None:
             out.add(fam.VM_GUEST_TOOLS_RUNNING, 1 if dom.guest_agent_connected else 0, **labels)
         nets = _indexed(dom.stats, "net")
         for iface, counters in nets.items():
-            for family, key in ((fam.VM_NET_RX_PACKETS, "rx.pkts"), (fam.VM_NET_TX_PACKETS,
-                                "tx.pkts"), (fam.VM_NET_RX_DROPS, "rx.drop"),
-                                (fam.VM_NET_TX_DROPS, "tx.drop")):
+            for family, key in (
+                (fam.VM_NET_RX_PACKETS, "rx.pkts"),
+                (fam.VM_NET_TX_PACKETS, "tx.pkts"),
+                (fam.VM_NET_RX_DROPS, "rx.drop"),
+                (fam.VM_NET_TX_DROPS, "tx.drop"),
+            ):
                 if key in counters:
                     out.add(family, counters[key], **labels, interface=iface)
         old = before.get(dom.uuid)
@@ -224,12 +242,18 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             prev = old_nets.get(iface)
             if prev is None:
                 continue
-            moved = [counter_delta(counters.get(k, 0), prev.get(k, 0))
-                     for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")]
+            moved = [
+                counter_delta(counters.get(k, 0), prev.get(k, 0))
+                for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
+            ]
             if None not in moved:
                 rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
-                out.add(fam.VM_PACKET_LOSS_RATIO, packet_loss_ratio(rx + tx, rx_drop + tx_drop),
-                        **labels, interface=iface)
+                out.add(
+                    fam.VM_PACKET_LOSS_RATIO,
+                    packet_loss_ratio(rx + tx, rx_drop + tx_drop),
+                    **labels,
+                    interface=iface,
+                )
         old_disks = _indexed(old.stats, "block")
         for disk, counters in _indexed(dom.stats, "block").items():
             prev = old_disks.get(disk)
@@ -275,26 +299,31 @@ def _start_libvirt_event_loop() -> None:
         _event_loop_started = True
 
 
+def open_connection(uri: str) -> Any:
+    """A read-only connection: the exporter never changes anything."""
+    import libvirt
+
+    _start_libvirt_event_loop()
+    conn = libvirt.openReadOnly(uri)
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.setKeepAlive(5, 3)  # not every driver supports keepalive
+    return conn
+
+
 class LibvirtCollector:
-    def __init__(self, target: LibvirtTarget, lane: Lane) -> None:
+    def __init__(
+        self, target: LibvirtTarget, lane: Lane, connect: Callable[[str], Any] = open_connection
+    ) -> None:
         self.target = target
         self.lane = lane
         self.local = is_local_uri(target.uri)
+        self._connect = connect
         self._conn: Any = None
         self._previous: Snapshot | None = None
 
-    def _open(self) -> Any:
-        import libvirt
-
-        _start_libvirt_event_loop()
-        conn = libvirt.openReadOnly(self.target.uri)
-        with contextlib.suppress(libvirt.libvirtError):
-            conn.setKeepAlive(5, 3)  # not every driver supports keepalive
-        return conn
-
     def _read(self) -> Snapshot:
         if self._conn is None:
-            self._conn = self._open()
+            self._conn = self._connect(self.target.uri)
         try:
             return read_snapshot(self._conn, self.local)
         except Exception:
