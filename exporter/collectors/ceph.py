@@ -107,6 +107,8 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
     out.add(fam.CEPH_PGS, _number(replies, "status", "pgmap", "num_pgs"), **labels)
     by_state: dict[str, float] = {}
     for entry in _field(replies, "status", "pgmap").get("pgs_by_state", []):
+        if not isinstance(entry, dict):
+            raise CephDataError(f"reply to 'status': pgs_by_state entry {entry!r}")
         for state in str(entry.get("state_name", "")).split("+"):
             if state:
                 by_state[state] = by_state.get(state, 0) + float(entry.get("count", 0))

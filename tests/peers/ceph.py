@@ -69,6 +69,7 @@ log file = {dir}/log/client.log
 DEFAULT_RATIOS = {"nearfull": 0.85, "backfillfull": 0.90, "full": 0.95}
 POOL = "testpool"
 POOL_PGS = 16
+MGR_POOL = "device_health_metrics"  # created by ceph-mgr's devicehealth module (Pacific)
 
 
 class CephCluster:
@@ -119,6 +120,11 @@ class CephCluster:
             self._run(
                 "rados", "-c", str(self.conf), "-p", POOL, "put", f"seed-{index}", str(self.conf)
             )
+        # The manager creates its own pool once OSDs are up; wait for it so that it cannot
+        # appear, with a PG not yet clean, after the cluster was declared healthy.
+        wait_until(
+            lambda: MGR_POOL in self.ceph_json("osd", "pool", "ls"), timeout, f"pool {MGR_POOL}"
+        )
         self.wait_healthy(timeout)
 
     def stop(self) -> None:
@@ -229,6 +235,8 @@ class CephCluster:
         def healthy() -> bool:
             for peer in [self.mon, self.mgr, *self.osds.values()]:
                 self._alive(peer)
+            # Every PG of every pool in the OSD map, not only those the PG map has seen yet.
+            expected = sum(p["pg_num"] for p in self.ceph_json("osd", "pool", "ls", "detail"))
             st = self.status()
             osdmap = st["osdmap"]
             pgmap = st["pgmap"]
@@ -241,8 +249,8 @@ class CephCluster:
                 st["health"]["status"] == "HEALTH_OK"
                 and osdmap["num_up_osds"] == osdmap["num_osds"] == self.osd_count
                 and osdmap["num_in_osds"] == self.osd_count
-                and pgmap["num_pgs"] >= POOL_PGS
-                and clean == pgmap["num_pgs"]
+                and pgmap["num_pgs"] == expected
+                and clean == expected
             )
 
         wait_until(healthy, timeout, "ceph cluster healthy with all PGs active+clean", interval=0.5)
