@@ -28,3 +28,7 @@ unit:
 
 bench:
 	$(PY) -m benchmarks.run
+
+# Regenerates dashboards/*.json from dashboards/src (Grafana's foundation SDK, test extras).
+dashboards:
+	$(PY) -m dashboards.src.build

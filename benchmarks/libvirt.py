@@ -20,13 +20,7 @@ from pathlib import Path
 import libvirt
 
 from exporter.blocking import WorkerPool
-from exporter.collectors.libvirt import (
-    STATS_BLOCK,
-    STATS_INTERFACE,
-    STATS_NOWAIT,
-    STATS_STATE,
-    LibvirtCollector,
-)
+from exporter.collectors.libvirt import LibvirtCollector
 from exporter.config import LibvirtTarget
 from exporter.metrics import render
 from tests.libvirt.conftest import node_xml
@@ -38,7 +32,10 @@ RUNS = 30
 def bare_calls(conn: libvirt.virConnect) -> None:
     """The libvirt calls one collection makes, with nothing around them."""
     for dom, stats in conn.getAllDomainStats(
-        STATS_STATE | STATS_BLOCK | STATS_INTERFACE, STATS_NOWAIT
+        libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BLOCK
+        | libvirt.VIR_DOMAIN_STATS_INTERFACE,
+        libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT,
     ):
         dom.name(), dom.UUIDString(), dom.autostart()
         if stats.get("state.state") in (1, 2, 4):

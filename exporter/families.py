@@ -160,13 +160,15 @@ HOST_MEMORY_TOTAL = Family(
 HOST_DISK_QUEUE_LENGTH = Family(
     "hypervisor_host_disk_queue_length",
     "Average number of outstanding I/O requests on a host storage device (iostat aqu-sz)."
+    " libvirt, local connections only: weighted time in queue from /proc/diskstats."
     " vSphere: disk.queueLatency-based Little's law per device." + WINDOW_NOTE,
     (*HOST, "device"),
 )
 HOST_PACKET_LOSS_RATIO = Family(
     "hypervisor_host_network_packet_loss_ratio",
-    "Dropped packets / (packets + dropped packets) on a host network interface. vSphere:"
-    " net.packetsRx/Tx and net.droppedRx/Tx per vmnic." + WINDOW_NOTE,
+    "Dropped packets / (packets + dropped packets) on a host network interface. libvirt,"
+    " local connections only: /proc/net/dev. vSphere: net.packetsRx/Tx and"
+    " net.droppedRx/Tx per vmnic." + WINDOW_NOTE,
     (*HOST, "interface"),
 )
 

@@ -62,6 +62,13 @@ def test_host_boot_starts_good_autostart_vm_and_reports_the_broken_one(
         assert len(loss) == 1 and 0 <= loss[0] <= 1
         rx = exposition.values(second, "hypervisor_vm_network_receive_packets_total", vm="hx-good")
         assert len(rx) == 1 and rx[0] >= 0
+        # A local connection also reads this machine's own disks and NICs.
+        host_queues = exposition.values(second, "hypervisor_host_disk_queue_length", target="kvm")
+        assert host_queues and all(q >= 0 for q in host_queues)
+        host_loss = exposition.values(
+            second, "hypervisor_host_network_packet_loss_ratio", target="kvm"
+        )
+        assert host_loss and all(0 <= r <= 1 for r in host_loss)
         idle = exposition.value(second, "hypervisor_host_cpu_idle_ratio", target="kvm")
         assert 0 <= idle <= 1
         # The VM has a guest agent channel but no agent in its (empty) guest.

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from exporter import families as fam
-from exporter.collectors.libvirt import Snapshot, is_local_uri, snapshot_samples
+from exporter.collectors.libvirt import (
+    Snapshot,
+    is_local_uri,
+    read_disk_queue_ms,
+    read_nic_counters,
+    snapshot_samples,
+)
 
 DATA = Path(__file__).parent / "data" / "qemu-snapshots.json"
 
@@ -106,3 +112,42 @@ def test_cpu_idle_ratio_over_the_window(recorded: tuple[Snapshot, Snapshot]) -> 
 )
 def test_only_local_connections_read_this_machine_as_the_host(uri: str, local: bool) -> None:
     assert is_local_uri(uri) is local
+
+
+def test_host_disks_and_nics_from_proc_files(tmp_path: Path) -> None:
+    sys_block = tmp_path / "block"
+    for disk in ("vda", "loop0"):
+        (sys_block / disk).mkdir(parents=True)
+    diskstats = tmp_path / "diskstats"
+    diskstats.write_text(
+        "   7       0 loop0 5 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        " 254       0 vda 100 0 800 40 50 0 400 60 0 90 1500 0 0 0 0 0 0\n"
+        " 254       1 vda1 90 0 700 30 40 0 300 50 0 80 1200 0 0 0 0 0 0\n"
+    )
+    assert read_disk_queue_ms(str(diskstats), str(sys_block)) == {"vda": 1500}
+    net_dev = tmp_path / "dev"
+    net_dev.write_text(
+        "Inter-|   Receive |  Transmit\n face |bytes packets ...\n"
+        "    lo: 10 1 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n"
+        "  eth0: 9000 100 0 2 0 0 0 0 4000 50 0 1 0 0 0 0\n"
+    )
+    assert read_nic_counters(str(net_dev)) == {
+        "eth0": {"rx.pkts": 100, "rx.drop": 2, "tx.pkts": 50, "tx.drop": 1}
+    }
+
+
+def test_host_disk_queue_and_packet_loss_over_the_window(
+    recorded: tuple[Snapshot, Snapshot],
+) -> None:
+    first, _ = recorded
+    first = copy.deepcopy(first)
+    first.host_disk_queue_ms = {"vda": 1000}
+    first.host_nic_counters = {"eth0": {"rx.pkts": 0, "tx.pkts": 0, "rx.drop": 0, "tx.drop": 0}}
+    later = copy.deepcopy(first)
+    later.taken_at += 4
+    later.host_disk_queue_ms = {"vda": 1000 + 240_000}  # 240 s in queue over 4 s: 60 waiting
+    later.host_nic_counters = {"eth0": {"rx.pkts": 990, "tx.pkts": 0, "rx.drop": 10, "tx.drop": 0}}
+    out = snapshot_samples("kvm", later, first)
+    host = {"target": "kvm", "host": "vm"}
+    assert out.value(fam.HOST_DISK_QUEUE_LENGTH, **host, device="vda") == pytest.approx(60)
+    assert out.value(fam.HOST_PACKET_LOSS_RATIO, **host, interface="eth0") == pytest.approx(0.01)
