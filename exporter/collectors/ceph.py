@@ -165,11 +165,24 @@ class CephCollector:
         client = rados.Rados(conffile=self.target.conf, rados_id=self.target.user, conf=conf)
         try:
             client.connect()  # bounded by client_mount_timeout above
-        except Exception:
+        except Exception as err:
             with contextlib.suppress(Exception):
                 client.shutdown()
-            raise
+            raise self._explain(rados, err) from err
         return client
+
+    def _explain(self, rados: ModuleType, err: Exception) -> Exception:
+        """librados' connect errors in on-call's terms; others unchanged."""
+        client = f"client.{self.target.user}"
+        keyring = self.target.keyring or "the keyring setting of the conf file"
+        if isinstance(err, rados.PermissionDeniedError):
+            return RuntimeError(
+                f"the monitors refused {client} ({err}): unknown client or a key that does"
+                f" not match the one in {keyring}"
+            )
+        if isinstance(err, rados.ObjectNotFound):
+            return RuntimeError(f"no key for {client} found in {keyring} ({err})")
+        return err
 
     def _ask(self, client: Any, key: str) -> Any:
         command = COMMANDS[key]

@@ -28,9 +28,9 @@ mon host = [v2:127.0.0.1:{v2},v1:127.0.0.1:{v1}]
 mon initial members = a
 public addr = 127.0.0.1
 ms bind ipv6 = false
-auth cluster required = none
-auth service required = none
-auth client required = none
+auth cluster required = {auth}
+auth service required = {auth}
+auth client required = {auth}
 auth allow insecure global id reclaim = false
 run dir = {dir}/run
 admin socket = {dir}/run/$cluster-$name.asok
@@ -64,6 +64,10 @@ mon mgr beacon grace = 10
 admin socket =
 log file = {dir}/log/client.log
 """
+CEPHX_ADMIN = """
+[client.admin]
+keyring = {dir}/admin.keyring
+"""
 
 # The ratios Ceph ships with; `reset_full_ratios` puts these back.
 DEFAULT_RATIOS = {"nearfull": 0.85, "backfillfull": 0.90, "full": 0.95}
@@ -75,7 +79,13 @@ MGR_POOL = "device_health_metrics"  # created by ceph-mgr's devicehealth module 
 class CephCluster:
     """Start with `start()`, always `stop()`; `conf` is what a Ceph target points at."""
 
-    def __init__(self, base: Path, osds: int = 3) -> None:
+    def __init__(self, base: Path, osds: int = 3, cephx: bool = False) -> None:
+        """`osds=0` starts the monitor alone (no manager, no pools): enough for what a
+        client reads from the monitors, in about a second. `cephx=True` turns
+        authentication on; only with `osds=0` (daemon keys are not set up)."""
+        if cephx and osds:
+            raise ValueError("cephx is supported for a monitor-only cluster (osds=0)")
+        self.cephx = cephx
         self.dir = base
         self.fsid = str(uuid.uuid4())
         self.v2_port, self.v1_port = free_port(), free_port()
@@ -100,14 +110,26 @@ class CephCluster:
     def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "crash", "mon", "mgr", "osd"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        conf = CONF + (CEPHX_ADMIN if self.cephx else "")
         self.conf.write_text(
-            CONF.format(fsid=self.fsid, v2=self.v2_port, v1=self.v1_port, dir=self.dir)
+            conf.format(
+                fsid=self.fsid,
+                v2=self.v2_port,
+                v1=self.v1_port,
+                dir=self.dir,
+                auth="cephx" if self.cephx else "none",
+            )
         )
         monmap = self.dir / "monmap"
         addr = f"[v2:127.0.0.1:{self.v2_port},v1:127.0.0.1:{self.v1_port}]"
         self._run("monmaptool", "--create", "--fsid", self.fsid, "--addv", "a", addr, str(monmap))
-        self._run("ceph-mon", "-c", str(self.conf), "--mkfs", "-i", "a", "--monmap", str(monmap))
+        mkfs = ["ceph-mon", "-c", str(self.conf), "--mkfs", "-i", "a", "--monmap", str(monmap)]
+        if self.cephx:
+            mkfs += ["--keyring", str(self._cephx_keyrings())]
+        self._run(*mkfs)
         self.start_mon()
+        if self.osd_count == 0:
+            return
         self.mgr = self._daemon("mgr.x", ["ceph-mgr", "-f", "-c", str(self.conf), "-i", "x"])
         for osd_id in range(self.osd_count):
             self._create_osd(osd_id)
@@ -126,6 +148,46 @@ class CephCluster:
             lambda: MGR_POOL in self.ceph_json("osd", "pool", "ls"), timeout, f"pool {MGR_POOL}"
         )
         self.wait_healthy(timeout)
+
+    def _cephx_keyrings(self) -> Path:
+        """The monitor's key and client.admin's (all caps), in the keyring mkfs seeds."""
+        mon, admin = self.dir / "mon.keyring", self.dir / "admin.keyring"
+        self._run(
+            "ceph-authtool",
+            "--create-keyring",
+            str(mon),
+            "--gen-key",
+            "-n",
+            "mon.",
+            "--cap",
+            "mon",
+            "allow *",
+        )
+        self._run(
+            "ceph-authtool",
+            "--create-keyring",
+            str(admin),
+            "--gen-key",
+            "-n",
+            "client.admin",
+            "--cap",
+            "mon",
+            "allow *",
+            "--cap",
+            "osd",
+            "allow *",
+            "--cap",
+            "mgr",
+            "allow *",
+        )
+        self._run("ceph-authtool", str(mon), "--import-keyring", str(admin))
+        return mon
+
+    def add_client(self, name: str, *caps: str) -> Path:
+        """Creates client.NAME with `caps` (e.g. "mon", "allow r"); returns its keyring."""
+        keyring = self.dir / f"client.{name}.keyring"
+        self.ceph("auth", "get-or-create", f"client.{name}", *caps, "-o", str(keyring))
+        return keyring
 
     def stop(self) -> None:
         for peer in [*self.osds.values(), self.mgr, self.mon]:
