@@ -15,13 +15,13 @@ import errno
 import importlib
 import json
 import math
-import threading
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors.kept import KeptConnection
 from exporter.config import CephTarget, TargetConfig
 from exporter.metrics import SampleSet
 
@@ -145,10 +145,7 @@ class CephCollector:
     def __init__(self, target: CephTarget, lane: Lane) -> None:
         self.target = target
         self.lane = lane
-        self._client: Any = None
-        # The lane serialises calls already; the lock keeps the connection consistent
-        # even if a lane ever gets more slots.
-        self._lock = threading.Lock()
+        self.client: KeptConnection[Any] = KeptConnection(self._connect, _shutdown)
 
     def _connect(self) -> Any:
         rados = import_rados()
@@ -199,17 +196,7 @@ class CephCollector:
 
     def read(self) -> dict[str, Any]:
         """Asks the monitors every command. Blocking: runs in the target's lane."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._connect()
-            try:
-                return {key: self._ask(self._client, key) for key in COMMANDS}
-            except Exception:
-                # A timed-out or failed connection is not reused: reconnect next time.
-                client, self._client = self._client, None
-                with contextlib.suppress(Exception):
-                    client.shutdown()
-                raise
+        return self.client.use(lambda client: {key: self._ask(client, key) for key in COMMANDS})
 
     async def collect(self) -> SampleSet:
         try:
@@ -221,9 +208,11 @@ class CephCollector:
             ) from err
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await asyncio.wait_for(self.lane.run(client.shutdown), 5)
+        await asyncio.wait_for(self.lane.run(self.client.close), 5)
+
+
+def _shutdown(client: Any) -> None:
+    client.shutdown()
 
 
 def _describe(err: Exception) -> str:

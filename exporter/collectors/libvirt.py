@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors.kept import KeptConnection
 from exporter.config import LibvirtTarget, TargetConfig
 from exporter.derive import counter_delta, idle_ratio, packet_loss_ratio, queue_length
 from exporter.metrics import SampleSet
@@ -386,21 +387,13 @@ class LibvirtCollector:
         self.target = target
         self.lane = lane
         self.local = is_local_uri(target.uri)
-        self._connect = connect
-        self._conn: Any = None
+        self.connection: KeptConnection[Any] = KeptConnection(
+            lambda: connect(target.uri), lambda conn: conn.close()
+        )
         self._previous: Snapshot | None = None
 
     def _read(self) -> Snapshot:
-        if self._conn is None:
-            self._conn = self._connect(self.target.uri)
-        try:
-            return read_snapshot(self._conn, self.local)
-        except Exception:
-            # Reconnect on the next collection rather than reuse a broken connection.
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise
+        return self.connection.use(lambda conn: read_snapshot(conn, self.local))
 
     async def collect(self) -> SampleSet:
         try:
@@ -412,9 +405,7 @@ class LibvirtCollector:
         return samples
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.wait_for(self.lane.run(conn.close), 5)
+        await asyncio.wait_for(self.lane.run(self.connection.close), 5)
 
 
 def _clean_error(err: Exception) -> str:

@@ -23,20 +23,20 @@ async def test_connection_is_kept_then_reopened(ceph_cluster: CephCluster) -> No
     try:
         samples = await collector.collect()
         assert samples.value(fam.CEPH_OSDS_UP, target="ceph") == 3
-        first = collector._client
+        first = collector.client.current
         await collector.collect()
-        assert collector._client is first, "a healthy connection must be reused"
+        assert collector.client.current is first, "a healthy connection must be reused"
 
         ceph_cluster.pause_mon()
         try:
             with pytest.raises(RuntimeError, match="ETIMEDOUT"):
                 await collector.collect()
-            assert collector._client is None, "a timed-out connection must be dropped"
+            assert collector.client.current is None, "a timed-out connection must be dropped"
         finally:
             ceph_cluster.resume_mon()
         samples = await collector.collect()
         assert samples.value(fam.CEPH_HEALTH_STATUS, target="ceph") is not None
-        assert collector._client is not None and collector._client is not first
+        assert collector.client.current is not None and collector.client.current is not first
     finally:
         await collector.close()
         pool.shutdown()
