@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -21,11 +22,12 @@ type control struct {
 	perf      *perfManager
 	latencyMs int64 // added to every SOAP request
 	mu        sync.Mutex
-	calls     map[string]int // SOAP method name -> requests seen
+	calls     map[string]int  // SOAP method name -> requests seen
+	sessions  map[string]bool // session cookie -> revoked
 }
 
 func newControl(perf *perfManager) *control {
-	return &control{perf: perf, calls: map[string]int{}}
+	return &control{perf: perf, calls: map[string]int{}, sessions: map[string]bool{}}
 }
 
 var soapMethod = regexp.MustCompile(`<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)`)
@@ -37,12 +39,25 @@ func (c *control) wrap(next http.Handler) http.Handler {
 		if r.Method == http.MethodPost && r.Body != nil {
 			body, err := io.ReadAll(r.Body)
 			_ = r.Body.Close()
+			method := ""
 			if err == nil {
 				if m := soapMethod.FindSubmatch(body); m != nil {
-					c.mu.Lock()
-					c.calls[string(m[1])]++
-					c.mu.Unlock()
+					method = string(m[1])
 				}
+			}
+			revoked := false
+			c.mu.Lock()
+			c.calls[method]++
+			if cookie, err := r.Cookie(soap.SessionCookieName); err == nil {
+				revoked = c.sessions[cookie.Value]
+				if !revoked {
+					c.sessions[cookie.Value] = false
+				}
+			}
+			c.mu.Unlock()
+			if revoked && method != "Login" && method != "RetrieveServiceContent" {
+				notAuthenticated(w)
+				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
@@ -53,6 +68,34 @@ func (c *control) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// notAuthenticated answers as vCenter does to a call on a session it no longer knows
+// (expired, terminated, or vCenter restarted).
+func notAuthenticated(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>The session is not authenticated.</faultstring>
+<detail><NotAuthenticatedFault xmlns="urn:vim25" xsi:type="NotAuthenticated"><object type="Folder">group-d1</object><privilegeId>System.View</privilegeId></NotAuthenticatedFault></detail>
+</soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+}
+
+// revokeSessions makes every session seen so far invalid, like vCenter expiring them.
+func (c *control) revokeSessions(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		fail(w, http.StatusMethodNotAllowed, "POST")
+		return
+	}
+	c.mu.Lock()
+	n := 0
+	for key := range c.sessions {
+		c.sessions[key] = true
+		n++
+	}
+	c.mu.Unlock()
+	reply(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
 func (c *control) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inventory", c.inventory)
@@ -61,6 +104,7 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/host", c.host)
 	mux.HandleFunc("/vm", c.vm)
 	mux.HandleFunc("/perf", c.perfSamples)
+	mux.HandleFunc("/sessions/revoke", c.revokeSessions)
 	return mux
 }
 
@@ -232,13 +276,18 @@ func (c *control) vm(w http.ResponseWriter, r *http.Request) {
 	vm := entity.(*simulator.VirtualMachine)
 	var changes []types.PropertyChange
 	if req.ToolsRunning != nil {
+		// Tools installed from now on (the model's VMs have none), running or not.
 		status := types.VirtualMachineToolsRunningStatusGuestToolsNotRunning
+		tools := types.VirtualMachineToolsStatusToolsNotRunning
 		if *req.ToolsRunning {
 			status = types.VirtualMachineToolsRunningStatusGuestToolsRunning
+			tools = types.VirtualMachineToolsStatusToolsOk
 		}
 		changes = append(changes,
 			types.PropertyChange{Name: "guest.toolsRunningStatus", Val: string(status)},
-			types.PropertyChange{Name: "summary.guest.toolsRunningStatus", Val: string(status)})
+			types.PropertyChange{Name: "guest.toolsStatus", Val: tools},
+			types.PropertyChange{Name: "summary.guest.toolsRunningStatus", Val: string(status)},
+			types.PropertyChange{Name: "summary.guest.toolsStatus", Val: tools})
 	}
 	if req.RenameUnchecked != nil {
 		changes = append(changes, types.PropertyChange{Name: "name", Val: *req.RenameUnchecked})
