@@ -135,8 +135,13 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
     domains = []
     for dom, stats in conn.getAllDomainStats(flags, STATS_NOWAIT):
         uuid = dom.UUIDString()
-        domain = Domain(dom.name(), uuid, int(stats.get("state.state", 0)), uuid in autostart,
-                        {k: v for k, v in stats.items() if not k.startswith("state.")})
+        domain = Domain(
+            dom.name(),
+            uuid,
+            int(stats.get("state.state", 0)),
+            uuid in autostart,
+            {k: v for k, v in stats.items() if not k.startswith("state.")},
+        )
         if domain.state in RUNNING_STATES:
             with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
                 domain.guest_agent_connected = _guest_agent_state(dom.XMLDesc(0))
@@ -168,7 +173,7 @@ def _indexed(stats: dict[str, Any], kind: str) -> dict[str, dict[str, float]]:
         if name is None:
             continue
         devices[str(name)] = {
-            key[len(prefix):]: value
+            key[len(prefix) :]: value
             for key, value in stats.items()
             if key.startswith(prefix) and isinstance(value, int | float)
         }
@@ -179,23 +184,32 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
     """Samples for one snapshot; window families need the previous one of the same target."""
     out = SampleSet()
     host = current.hostname
-    out.add(fam.HOST_INFO, 1, target=target, host=host, platform="libvirt", cluster="",
-            version=current.hypervisor)
+    out.add(
+        fam.HOST_INFO,
+        1,
+        target=target,
+        host=host,
+        platform="libvirt",
+        cluster="",
+        version=current.hypervisor,
+    )
     out.add_state(fam.HOST_CONNECTION_STATE, "connected", target=target, host=host)
     if current.boot_time is not None:
         out.add(fam.HOST_BOOT_TIMESTAMP, current.boot_time, target=target, host=host)
     mem = current.memory_kib
     if mem and mem.get("total"):
         available = mem.get("free", 0) + mem.get("buffers", 0) + mem.get("cached", 0)
-        out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target,
-                host=host)
+        out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target, host=host)
         out.add(fam.HOST_MEMORY_TOTAL, mem["total"] * 1024, target=target, host=host)
 
     wall = current.taken_at - previous.taken_at if previous else 0.0
     before = {d.uuid: d for d in previous.domains} if previous else {}
     if previous and previous.cpu_times and current.cpu_times:
-        deltas = {k: current.cpu_times[k] - previous.cpu_times.get(k, 0)
-                  for k in ("user", "kernel", "idle", "iowait") if k in current.cpu_times}
+        deltas = {
+            k: current.cpu_times[k] - previous.cpu_times.get(k, 0)
+            for k in ("user", "kernel", "idle", "iowait")
+            if k in current.cpu_times
+        }
         if all(v >= 0 for v in deltas.values()):
             ratio = idle_ratio(deltas)
             if ratio is not None:
@@ -203,17 +217,21 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
 
     for dom in current.domains:
         labels = {"target": target, "host": host, "vm": dom.name}
-        out.add(fam.VM_INFO, 1, **labels, platform="libvirt", uuid=dom.uuid, cluster="",
-                datacenter="")
+        out.add(
+            fam.VM_INFO, 1, **labels, platform="libvirt", uuid=dom.uuid, cluster="", datacenter=""
+        )
         out.add_state(fam.VM_POWER_STATE, POWER_STATES.get(dom.state, "unknown"), **labels)
         out.add(fam.VM_AUTOSTART_ENABLED, 1 if dom.autostart else 0, **labels)
         if dom.guest_agent_connected is not None:
             out.add(fam.VM_GUEST_TOOLS_RUNNING, 1 if dom.guest_agent_connected else 0, **labels)
         nets = _indexed(dom.stats, "net")
         for iface, counters in nets.items():
-            for family, key in ((fam.VM_NET_RX_PACKETS, "rx.pkts"), (fam.VM_NET_TX_PACKETS,
-                                "tx.pkts"), (fam.VM_NET_RX_DROPS, "rx.drop"),
-                                (fam.VM_NET_TX_DROPS, "tx.drop")):
+            for family, key in (
+                (fam.VM_NET_RX_PACKETS, "rx.pkts"),
+                (fam.VM_NET_TX_PACKETS, "tx.pkts"),
+                (fam.VM_NET_RX_DROPS, "rx.drop"),
+                (fam.VM_NET_TX_DROPS, "tx.drop"),
+            ):
                 if key in counters:
                     out.add(family, counters[key], **labels, interface=iface)
         old = before.get(dom.uuid)
@@ -224,12 +242,18 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             prev = old_nets.get(iface)
             if prev is None:
                 continue
-            moved = [counter_delta(counters.get(k, 0), prev.get(k, 0))
-                     for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")]
+            moved = [
+                counter_delta(counters.get(k, 0), prev.get(k, 0))
+                for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
+            ]
             if None not in moved:
                 rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
-                out.add(fam.VM_PACKET_LOSS_RATIO, packet_loss_ratio(rx + tx, rx_drop + tx_drop),
-                        **labels, interface=iface)
+                out.add(
+                    fam.VM_PACKET_LOSS_RATIO,
+                    packet_loss_ratio(rx + tx, rx_drop + tx_drop),
+                    **labels,
+                    interface=iface,
+                )
         old_disks = _indexed(old.stats, "block")
         for disk, counters in _indexed(dom.stats, "block").items():
             prev = old_disks.get(disk)

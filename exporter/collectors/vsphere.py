@@ -3,9 +3,10 @@
 One collection is one PropertyCollector round trip over a ContainerView (VMs, hosts and
 their autostart managers, datastores, and the folders, clusters and datacenters that name
 them), following continuation tokens, then batched `QueryPerf` calls for the latest 20 s
-realtime sample of the few counters the families need. The blocking part turns pyvmomi's
-objects into plain data (a `Snapshot`, recordable as JSON); `snapshot_samples` turns a
-snapshot into samples and is tested on recorded snapshots.
+realtime sample of the few counters the families need. The blocking part reads the
+answers into plain data (a `Snapshot`, recordable as JSON; see vsphere_xml.py for why not
+through pyVmomi's objects); `snapshot_samples` turns a snapshot into samples and is tested
+on recorded snapshots.
 
 Performance counters (group.name.rollup) and what is made of them:
 - host CPU idle: `cpu.idle.summation` instance "" (milliseconds idle summed over all
@@ -23,19 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import importlib
 import logging
 import re
 import ssl
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors.vsphere_xml import invoke_raw, parse_perf, parse_retrieve_result
 from exporter.config import TargetConfig, VsphereTarget
 from exporter.derive import packet_loss_ratio, unique_vm_labels
 from exporter.metrics import SampleSet
@@ -92,7 +92,7 @@ PARENT_PROPERTIES = ("name", "parent")  # folders, compute resources, datacenter
 
 POWER_STATES = {"poweredOn": "running", "poweredOff": "stopped", "suspended": "suspended"}
 # A VM on a host vCenter cannot reach has a stale power state: report unknown.
-STALE_VM_CONNECTION = {"disconnected", "notResponding", "orphaned"}
+STALE_VM_CONNECTION = {"disconnected", "orphaned"}
 CONNECTION_STATES = {
     "connected": "connected",
     "disconnected": "disconnected",
@@ -129,69 +129,6 @@ class Snapshot:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
         return cls(objects=data["objects"], perf=data.get("perf", {}))
-
-
-def _plain(value: Any) -> Any:
-    """A property value as JSON: references become moids, times unix seconds."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    moid = getattr(value, "_moId", None)
-    if moid is not None:
-        return moid
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    defaults = getattr(value, "defaults", None)
-    if hasattr(value, "powerInfo"):  # HostAutoStartManagerConfig
-        return {
-            "defaults": {
-                "enabled": bool(defaults.enabled) if defaults is not None else False,
-                "startDelay": int(defaults.startDelay or 0) if defaults is not None else 0,
-            },
-            "powerInfo": [
-                {
-                    "key": _plain(info.key),
-                    "startAction": info.startAction,
-                    "startOrder": int(info.startOrder),
-                    "startDelay": int(info.startDelay),
-                }
-                for info in value.powerInfo or ()
-            ],
-        }
-    return str(value)
-
-
-def plain_objects(contents: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """ObjectContent list -> {moid: {"type": ..., property path: plain value}}."""
-    objects: dict[str, dict[str, Any]] = {}
-    for content in contents:
-        obj = content.obj
-        entry: dict[str, Any] = {"type": obj._wsdlName}
-        for prop in content.propSet:
-            entry[prop.name] = _plain(prop.val)
-        objects[obj._moId] = entry
-    return objects
-
-
-def plain_perf(answer: Iterable[Any], names: dict[int, str]) -> PerfData:
-    """QueryPerf answer -> {moid: {counter: {instance: [latest value, interval]}}}.
-
-    Series without a value are skipped (the simulator leaves out zeros; vCenter sends -1
-    for a missing sample, also skipped).
-    """
-    out: PerfData = {}
-    for metric in answer:
-        infos = metric.sampleInfo or ()
-        interval = float(infos[-1].interval) if infos else float(REALTIME_INTERVAL)
-        per_entity = out.setdefault(metric.entity._moId, {})
-        for series in metric.value or ():
-            values = series.value
-            if not values or values[-1] < 0:
-                continue
-            name = names.get(series.id.counterId)
-            if name is None:
-                continue
-            per_entity.setdefault(name, {})[series.id.instance] = [float(values[-1]), interval]
-    return out
 
 
 # --- the pure part: snapshot -> samples ------------------------------------------------
@@ -423,6 +360,7 @@ class Session:
     def __init__(self, target: VsphereTarget) -> None:
         self.target = target
         self.si: Any = None
+        self.content: Any = None  # the ServiceContent, read once per session
         self.view: Any = None
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
@@ -486,7 +424,7 @@ class Session:
             with contextlib.suppress(Exception):
                 si.content.sessionManager.Logout()
             raise
-        self.si = si
+        self.si, self.content = si, content
 
     def drop(self) -> None:
         with self._lock:
@@ -531,16 +469,16 @@ def _filter_spec(view: Any) -> Any:
 def retrieve_objects(session: Session) -> dict[str, dict[str, Any]]:
     """One RetrievePropertiesEx over the view, plus its continuations. Blocking."""
     _, vmodl = _pyvmomi()
-    si = session.ensure()
-    collector = si.content.propertyCollector
+    session.ensure()
+    collector = session.content.propertyCollector
     options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=5000)
-    result = collector.RetrievePropertiesEx([_filter_spec(session.view)], options)
-    objects: dict[str, dict[str, Any]] = {}
-    while result is not None:
-        objects.update(plain_objects(result.objects or ()))
-        if not result.token:
-            break
-        result = collector.ContinueRetrievePropertiesEx(result.token)
+    answer = invoke_raw(collector, "RetrievePropertiesEx", [_filter_spec(session.view)], options)
+    objects, token = parse_retrieve_result(answer)
+    while token:
+        more, token = parse_retrieve_result(
+            invoke_raw(collector, "ContinueRetrievePropertiesEx", token)
+        )
+        objects.update(more)
     return objects
 
 
@@ -578,7 +516,8 @@ def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
     ]
     if not specs:
         return {}
-    return plain_perf(si.content.perfManager.QueryPerf(specs) or (), session.counter_names)
+    answer = invoke_raw(session.content.perfManager, "QueryStats", specs)  # QueryPerf
+    return parse_perf(answer, session.counter_names)
 
 
 def _is_not_authenticated(err: BaseException) -> bool:
