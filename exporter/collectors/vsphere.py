@@ -531,15 +531,21 @@ def describe(err: BaseException) -> str:
     return re.sub(r"\s+", " ", str(message)).strip()
 
 
+def _batches(entities: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]]:
+    return [entities[i : i + PERF_BATCH] for i in range(0, len(entities), PERF_BATCH)]
+
+
 class VsphereCollector:
     def __init__(self, target: VsphereTarget, lane: Lane) -> None:
         self.target = target
         self.lane = lane
         self.session = Session(target)
+        # (moid, is host) QueryPerf'd by the previous collection
+        self._perf_plan: list[tuple[str, bool]] = []
 
-    async def read_snapshot(self) -> Snapshot:
+    async def _retrieve(self) -> dict[str, dict[str, Any]]:
         try:
-            objects = await self.lane.run(retrieve_objects, self.session)
+            return await self.lane.run(retrieve_objects, self.session)
         except Exception as err:
             if not _is_not_authenticated(err):
                 raise
@@ -549,26 +555,65 @@ class VsphereCollector:
                 extra={"fields": {"target": self.target.name}},
             )
             self.session.drop()
-            objects = await self.lane.run(retrieve_objects, self.session)
-        snap = Snapshot(objects)
-        hosts, vms = perf_targets(snap)
-        entities = [(h, True) for h in hosts] + [(v, False) for v in vms]
-        batches = [entities[i : i + PERF_BATCH] for i in range(0, len(entities), PERF_BATCH)]
-        answers = await asyncio.gather(
-            *(
-                self.lane.run(
-                    query_perf,
-                    self.session,
-                    [e for e, is_host in batch if is_host],
-                    [e for e, is_host in batch if not is_host],
-                )
-                for batch in batches
-            ),
-            return_exceptions=True,
-        )
+            return await self.lane.run(retrieve_objects, self.session)
+
+    async def _perf(self, batch: list[tuple[str, bool]]) -> PerfData | Exception:
+        """One QueryPerf batch; its failure is returned, not raised, so that the other
+        batches and the inventory still count."""
+        hosts = [e for e, is_host in batch if is_host]
+        vms = [e for e, is_host in batch if not is_host]
+        try:
+            return await self.lane.run(query_perf, self.session, hosts, vms)
+        except Exception as err:
+            return err
+
+    async def read_snapshot(self) -> Snapshot:
+        """Inventory and perf samples. The perf queries for the entities of the previous
+        collection start at once, beside the property retrieval (the lane has two slots),
+        so a collection takes about the longer of the two, not their sum; entities new
+        since then are queried after the retrieval, and samples of entities no longer
+        eligible are dropped."""
+        previous = self._perf_plan
+        tasks: list[asyncio.Future[Any]] = []
+        try:
+            retrieval = asyncio.ensure_future(self._retrieve())
+            tasks.append(retrieval)
+            early = [asyncio.ensure_future(self._perf(b)) for b in _batches(previous)]
+            tasks += early
+            objects = await retrieval
+            snap = Snapshot(objects)
+            hosts, vms = perf_targets(snap)
+            plan = [(h, True) for h in hosts] + [(v, False) for v in vms]
+            known = set(previous)
+            late = [
+                asyncio.ensure_future(self._perf(b))
+                for b in _batches([e for e in plan if e not in known])
+            ]
+            tasks += late
+            answers: list[PerfData | Exception] = list(await asyncio.gather(*early))
+            # Batches that failed early (e.g. on the session the retrieval replaced) run
+            # once more, for the entities still wanted.
+            current = set(plan)
+            retry = [
+                e
+                for batch, answer in zip(_batches(previous), answers, strict=True)
+                if isinstance(answer, Exception)
+                for e in batch
+                if e in current
+            ]
+            if retry:
+                answers = [a for a in answers if not isinstance(a, Exception)]
+                again = [asyncio.ensure_future(self._perf(b)) for b in _batches(retry)]
+                tasks += again
+                late += again
+            answers += await asyncio.gather(*late)
+        finally:
+            for task in tasks:  # on timeout or failure, nothing keeps running
+                task.cancel()
+        wanted = set(hosts) | set(vms)
         for answer in answers:
-            if isinstance(answer, BaseException):
-                if _is_not_authenticated(answer) or not isinstance(answer, Exception):
+            if isinstance(answer, Exception):
+                if _is_not_authenticated(answer):
                     raise answer
                 # Samples are the lesser part: keep inventory and state, say what is missing.
                 log.warning(
@@ -576,7 +621,8 @@ class VsphereCollector:
                     extra={"fields": {"target": self.target.name, "reason": describe(answer)}},
                 )
                 continue
-            snap.perf.update(answer)
+            snap.perf.update((k, v) for k, v in answer.items() if k in wanted)
+        self._perf_plan = plan
         return snap
 
     async def collect(self) -> SampleSet:

@@ -226,3 +226,25 @@ def test_tls_verified_against_ca_file(
     exporter = start_exporter([target])
     assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 0
     assert "CERTIFICATE_VERIFY_FAILED" in exporter.log_tail(20)
+
+
+def test_perf_samples_follow_the_inventory(vcsim: Vcsim, start_exporter: Start) -> None:
+    """Perf queries for the previous collection's VMs start beside the property retrieval:
+    a VM that stopped loses its samples, one that started or a new session still gets them."""
+    vcsim.inject_perf("DC0_H1_VM3", "virtualDisk.readOIO.latest", "scsi0:0", 7)
+    exporter = start_exporter([vcsim.target()])
+    vm = {"target": "vc", "vm": "DC0_H1_VM3", "disk": "scsi0:0"}
+
+    def queue() -> list[float]:
+        return values(exporter.metrics(), "hypervisor_vm_disk_queue_length", **vm)
+
+    assert queue() == [7]
+    si = vcsim.connect()
+    moid = scenario.vm_ids(vcsim)["DC0_H1_VM3"]
+    scenario.power(si, moid, on=False)
+    assert queue() == []
+    scenario.power(si, moid, on=True)
+    assert queue() == [7]
+    vcsim.revoke_sessions()
+    assert queue() == [7]
+    assert vcsim.calls().get("Login") == 3  # the exporter twice, this test's own session once
