@@ -35,7 +35,13 @@ from typing import Any
 
 from exporter import families as fam
 from exporter.blocking import Lane
-from exporter.collectors.vsphere_xml import invoke_raw, parse_perf, parse_retrieve_result
+from exporter.collectors.vsphere_xml import (
+    invoke_raw,
+    parse_perf,
+    parse_retrieve_result,
+    post,
+    query_perf_request,
+)
 from exporter.config import TargetConfig, VsphereTarget
 from exporter.derive import packet_loss_ratio, unique_vm_labels
 from exporter.metrics import SampleSet
@@ -484,39 +490,20 @@ def retrieve_objects(session: Session) -> dict[str, dict[str, Any]]:
 
 def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
     """One QueryPerf for these hosts and VMs: the latest realtime sample. Blocking."""
-    vim, _ = _pyvmomi()
-    si = session.ensure()
-    pm = vim.PerformanceManager
+    session.ensure()
 
-    def metric_ids(counters: tuple[tuple[str, str], ...]) -> list[Any]:
-        return [
-            pm.MetricId(counterId=session.counter_ids[name], instance=instance)
-            for name, instance in counters
-            if name in session.counter_ids
-        ]
+    def metric_ids(counters: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
+        ids = session.counter_ids
+        return [(ids[name], instance) for name, instance in counters if name in ids]
 
     host_metrics, vm_metrics = metric_ids(HOST_COUNTERS), metric_ids(VM_COUNTERS)
-    specs = [
-        pm.QuerySpec(
-            entity=vim.HostSystem(moid, si._stub),
-            intervalId=REALTIME_INTERVAL,
-            maxSample=1,
-            metricId=host_metrics,
-        )
-        for moid in hosts
-    ]
-    specs += [
-        pm.QuerySpec(
-            entity=vim.VirtualMachine(moid, si._stub),
-            intervalId=REALTIME_INTERVAL,
-            maxSample=1,
-            metricId=vm_metrics,
-        )
-        for moid in vms
-    ]
+    specs = [("HostSystem", moid, host_metrics) for moid in hosts]
+    specs += [("VirtualMachine", moid, vm_metrics) for moid in vms]
     if not specs:
         return {}
-    answer = invoke_raw(session.content.perfManager, "QueryStats", specs)  # QueryPerf
+    perf_manager = session.content.perfManager
+    body = query_perf_request(perf_manager, specs, REALTIME_INTERVAL)
+    answer = post(perf_manager, "QueryStats", body)  # QueryStats is pyVmomi's QueryPerf
     return parse_perf(answer, session.counter_names)
 
 

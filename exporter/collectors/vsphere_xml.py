@@ -19,20 +19,64 @@ import io
 import zlib
 from typing import Any
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 V = "{urn:vim25}"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 INTS = {"int", "long", "short", "byte"}
+ATTR = {'"': "&quot;"}
+OBJECTS, OBJ, PROPSET, NAME, VAL, TOKEN = (
+    V + tag for tag in ("objects", "obj", "propSet", "name", "val", "token")
+)
 
 
 def invoke_raw(mo: Any, method: str, *args: Any) -> bytes:
     """Calls `method` (pyVmomi's name: QueryStats is QueryPerf) on `mo` through its stub;
     returns the body of a successful answer, raises what pyVmomi raises for a fault."""
-    soap: Any = importlib.import_module("pyVmomi.SoapAdapter")
-    stub = mo._stub
     info = type(mo)._GetMethodInfo(method)
     params = list(args) + [None] * (len(info.params) - len(args))
-    body = stub.SerializeRequest(mo, info, params)
+    return post(mo, method, mo._stub.SerializeRequest(mo, info, params))
+
+
+def query_perf_request(
+    perf_manager: Any, specs: list[tuple[str, str, list[tuple[int, str]]]], interval: int
+) -> bytes:
+    """The QueryPerf request for (entity type, moid, [(counter id, instance)]) with the
+    latest sample each. Written here: pyVmomi's serializer took 0.45 s of CPU for 5,000 VMs,
+    for a body that is the same few elements over and over. The envelope and `_this` still
+    come from pyVmomi."""
+    vim: Any = importlib.import_module("pyVmomi").vim
+    info = type(perf_manager)._GetMethodInfo("QueryStats")
+    placeholder = vim.PerformanceManager.QuerySpec(
+        entity=vim.HostSystem("placeholder"), maxSample=1, intervalId=interval
+    )
+    envelope = bytes(perf_manager._stub.SerializeRequest(perf_manager, info, [[placeholder]]))
+    start, end = envelope.find(b"<querySpec>"), envelope.rfind(b"</querySpec>")
+    if start < 0 or end < start:
+        raise ValueError("unexpected QueryPerf request from pyVmomi")
+    metric_xml: dict[tuple[tuple[int, str], ...], str] = {}
+    parts = []
+    for kind, moid, metrics in specs:
+        key = tuple(metrics)
+        if key not in metric_xml:
+            metric_xml[key] = "".join(
+                f"<metricId><counterId>{counter}</counterId>"
+                f"<instance>{escape(instance)}</instance></metricId>"
+                for counter, instance in metrics
+            )
+        parts.append(
+            f'<querySpec><entity type="{escape(kind, ATTR)}">{escape(moid)}</entity>'
+            f"<maxSample>1</maxSample>{metric_xml[key]}<intervalId>{interval}</intervalId>"
+            "</querySpec>"
+        )
+    return envelope[:start] + "".join(parts).encode() + envelope[end + len(b"</querySpec>") :]
+
+
+def post(mo: Any, method: str, body: bytes) -> bytes:
+    """POSTs a serialized request for `method` with `mo`'s stub (its session cookie and
+    connection pool); returns a successful answer's body or raises the fault."""
+    soap: Any = importlib.import_module("pyVmomi.SoapAdapter")
+    stub = mo._stub
     headers = {
         "Cookie": stub.cookie,
         "SOAPAction": stub.versionId,
@@ -57,6 +101,7 @@ def invoke_raw(mo: Any, method: str, *args: Any) -> bytes:
     if response.status == 200:
         return bytes(data)
     if response.status == 500:
+        info = type(mo)._GetMethodInfo(method)
         fault = soap.SoapResponseDeserializer(stub).Deserialize(io.BytesIO(data), info.result)
         raise fault
     raise http.client.HTTPException(f"{response.status} {response.reason}")
@@ -112,19 +157,32 @@ def parse_retrieve_result(data: bytes) -> tuple[dict[str, dict[str, Any]], str |
     root = ET.fromstring(data)
     objects: dict[str, dict[str, Any]] = {}
     token = None
+    # Children are walked directly (no ElementPath): this loop runs for every property
+    # of every VM.
     for returnval in root.iter(V + "returnval"):
-        token = returnval.findtext(V + "token") or token
-        for content in returnval.iterfind(V + "objects"):
-            obj = content.find(V + "obj")
-            if obj is None or obj.text is None:
+        for content in returnval:
+            if content.tag == TOKEN:
+                token = content.text
                 continue
-            entry: dict[str, Any] = {"type": obj.get("type")}
-            for prop in content.iterfind(V + "propSet"):
-                name = prop.findtext(V + "name")
-                val = prop.find(V + "val")
-                if name is not None and val is not None:
-                    entry[name] = _value(val)
-            objects[obj.text] = entry
+            if content.tag != OBJECTS:
+                continue
+            entry: dict[str, Any] = {}
+            moid = None
+            for child in content:
+                if child.tag == PROPSET:
+                    name = val = None
+                    for part in child:
+                        if part.tag == NAME:
+                            name = part.text
+                        elif part.tag == VAL:
+                            val = part
+                    if name is not None and val is not None:
+                        entry[name] = _value(val)
+                elif child.tag == OBJ:
+                    moid = child.text
+                    entry["type"] = child.get("type")
+            if moid is not None:
+                objects[moid] = entry
     return objects, token
 
 
