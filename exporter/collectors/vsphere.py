@@ -370,7 +370,6 @@ class Session:
         self.view: Any = None
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
-        self.logins = 0
         self._lock = threading.Lock()
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -409,7 +408,6 @@ class Session:
                 f"login as {self.target.username!r} refused: incorrect user name or password"
                 f" ({self.target.password.origin})"
             ) from None
-        self.logins += 1
         try:
             content = si.RetrieveContent()
             types = [
@@ -428,20 +426,21 @@ class Session:
             self.counter_names = {v: k for k, v in self.counter_ids.items()}
         except Exception:
             with contextlib.suppress(Exception):
-                si.content.sessionManager.Logout()
+                si.RetrieveContent().sessionManager.Logout()
             raise
         self.si, self.content = si, content
 
     def drop(self) -> None:
+        """Forgets a session vCenter no longer knows; the next call logs in again."""
         with self._lock:
-            self.si, self.view = None, None
+            self.si, self.content, self.view = None, None, None
 
     def logout(self) -> None:
         with self._lock:
-            si, self.si, self.view = self.si, None, None
-        if si is not None:
+            content, self.si, self.content, self.view = self.content, None, None, None
+        if content is not None:
             with contextlib.suppress(Exception):
-                si.content.sessionManager.Logout()
+                content.sessionManager.Logout()
 
 
 def _filter_spec(view: Any) -> Any:
