@@ -187,13 +187,13 @@ def table(results: list[dict[str, object]]) -> str:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000")
     parser.add_argument("--scrapes", type=int, default=7)
     parser.add_argument("--soak", type=int, default=500)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ensure_incumbent()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-vsphere-") as tmp:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -90,10 +91,9 @@ class Lane:
         future = self._pool.executor.submit(functools.partial(fn, *args, **kwargs))
 
         def release(_: concurrent.futures.Future[R]) -> None:
-            try:
+            # RuntimeError: the loop is closed, the exporter is shutting down.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._release, call_id)
-            except RuntimeError:
-                pass  # the loop is closed: the exporter is shutting down
 
         future.add_done_callback(release)
         return await asyncio.wrap_future(future)

@@ -21,17 +21,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="hypervisor-exporter",
         description="Prometheus exporter for vSphere, libvirt/KVM, Ceph and iSCSI.",
     )
-    parser.add_argument("--config.file", dest="config_file", metavar="PATH",
-                        help="YAML config; without it the embedded demo (libvirt test:///default)")
-    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
-                        metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
-    parser.add_argument("--web.config.file", dest="web_config", metavar="PATH",
-                        help="TLS and basic auth, in the exporter-toolkit web config format")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML config; without it the embedded demo (libvirt test:///default)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve on (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="PATH",
+        help="TLS and basic auth, in the exporter-toolkit web config format",
+    )
     parser.add_argument("--log.level", dest="log_level", default="info", choices=list(LEVELS))
-    parser.add_argument("--log.format", dest="log_format", default="logfmt",
-                        choices=["logfmt", "json"])
-    parser.add_argument("--check-config", action="store_true",
-                        help="validate the config (and web config) and exit 0 or 1; connects to nothing")
+    parser.add_argument(
+        "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config (and web config) and exit 0 or 1; connects to nothing",
+    )
     parser.add_argument("--version", action="version", version=f"hypervisor-exporter {__version__}")
     return parser.parse_args(argv)
 
@@ -66,9 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(config)
     if web_config.users:
         app.middlewares.append(web_config.middleware())
-    log.info("starting", extra={"fields": {
-        "version": __version__, "config": config.source, "listen": args.listen,
-        "targets": len(config.targets), "tls": web_config.ssl_context is not None}})
-    web.run_app(app, host=host, port=port, ssl_context=web_config.ssl_context,
-                print=None, access_log=None, handle_signals=True)
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "version": __version__,
+                "config": config.source,
+                "listen": args.listen,
+                "targets": len(config.targets),
+                "tls": web_config.ssl_context is not None,
+            }
+        },
+    )
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        ssl_context=web_config.ssl_context,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
     return 0

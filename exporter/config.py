@@ -7,6 +7,7 @@ error) but only ever held in `Secret`, whose repr never shows the value.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -45,10 +46,9 @@ class Secret:
     def reveal(self) -> str:
         """The current value; a password file is re-read so rotated secrets take effect."""
         if self._path is not None:
-            try:
+            # On OSError keep the value read at start; the login error will say more.
+            with contextlib.suppress(OSError):
                 self._value = _read_secret_file(self._path)
-            except OSError:
-                pass  # keep the value read at start; the login error will say more
         return self._value
 
     def __repr__(self) -> str:

@@ -171,14 +171,16 @@ HOST_AUTOSTART_ENABLED = Family(
 HOST_DISK_QUEUE_LENGTH = Family(
     "hypervisor_host_disk_queue_length",
     "Average number of outstanding I/O requests on a host storage device (iostat aqu-sz)."
+    " libvirt, local connections only: weighted time in queue from /proc/diskstats."
     " vSphere, per device by Little's law: disk.commands.summation / 20 s interval x"
     " disk.totalLatency.average (queue and device time)." + WINDOW_NOTE,
     (*HOST, "device"),
 )
 HOST_PACKET_LOSS_RATIO = Family(
     "hypervisor_host_network_packet_loss_ratio",
-    "Dropped packets / (packets + dropped packets) on a host network interface. vSphere:"
-    " net.packetsRx/Tx and net.droppedRx/Tx.summation per vmnic." + WINDOW_NOTE,
+    "Dropped packets / (packets + dropped packets) on a host network interface. libvirt,"
+    " local connections only: /proc/net/dev. vSphere: net.packetsRx/Tx and"
+    " net.droppedRx/Tx.summation per vmnic." + WINDOW_NOTE,
     (*HOST, "interface"),
 )
 
@@ -191,8 +193,7 @@ DATASTORE_CAPACITY = Family(
 )
 DATASTORE_FREE = Family(
     "hypervisor_datastore_free_bytes",
-    "Free bytes of a datastore (vSphere summary.freeSpace) or libvirt storage pool"
-    " (available).",
+    "Free bytes of a datastore (vSphere summary.freeSpace) or libvirt storage pool (available).",
     DATASTORE,
 )
 DATASTORE_ACCESSIBLE = Family(
@@ -203,8 +204,121 @@ DATASTORE_ACCESSIBLE = Family(
 )
 
 # --- Ceph (exporter/collectors/ceph.py) -------------------------------------------------
+CEPH_HEALTH_STATUS = Family(
+    "hypervisor_ceph_health_status",
+    "Overall Ceph health from the monitors (mon_command status, health.status): 0 HEALTH_OK,"
+    " 1 HEALTH_WARN, 2 HEALTH_ERR. Muted checks do not raise it, as in `ceph health`.",
+    (T,),
+)
+CEPH_HEALTH_CHECK = Family(
+    "hypervisor_ceph_health_check",
+    "1 for each active Ceph health check (mon_command health detail), such as OSD_DOWN or"
+    " PG_DEGRADED; severity is Ceph's, HEALTH_WARN or HEALTH_ERR. Absent when not active.",
+    (T, "check", "severity"),
+)
+CEPH_HEALTH_CHECK_MUTED = Family(
+    "hypervisor_ceph_health_check_muted",
+    "1 for an active Ceph health check that an operator muted (`ceph health mute`), 0 for"
+    " an active unmuted one.",
+    (T, "check"),
+)
+CEPH_OSDS = Family(
+    "hypervisor_ceph_osds",
+    "OSDs in the Ceph OSD map (mon_command status, osdmap.num_osds).",
+    (T,),
+)
+CEPH_OSDS_UP = Family(
+    "hypervisor_ceph_osds_up",
+    "OSDs the Ceph OSD map marks up, running and answering (osdmap.num_up_osds).",
+    (T,),
+)
+CEPH_OSDS_IN = Family(
+    "hypervisor_ceph_osds_in",
+    "OSDs the Ceph OSD map marks in, holding data (osdmap.num_in_osds).",
+    (T,),
+)
+CEPH_OSD_UP = Family(
+    "hypervisor_ceph_osd_up",
+    "1 when this OSD is up in the Ceph OSD map (mon_command osd dump), else 0; osd as Ceph"
+    " names it, e.g. osd.2.",
+    (T, "osd"),
+)
+CEPH_OSD_IN = Family(
+    "hypervisor_ceph_osd_in",
+    "1 when this OSD is in the Ceph OSD map (osd dump), else 0 (out: holds no data).",
+    (T, "osd"),
+)
+CEPH_PGS = Family(
+    "hypervisor_ceph_pgs",
+    "Placement groups in the Ceph cluster (mon_command status, pgmap.num_pgs).",
+    (T,),
+)
+CEPH_PGS_BY_STATE = Family(
+    "hypervisor_ceph_pgs_by_state",
+    "Placement groups in each state (pgmap.pgs_by_state split at '+'): a PG that is"
+    " active+undersized+degraded counts under active, undersized and degraded, so the"
+    " states do not sum to the total. States with no PG are absent.",
+    (T, "state"),
+)
+CEPH_CAPACITY = Family(
+    "hypervisor_ceph_capacity_bytes",
+    "Raw capacity of all OSDs of the Ceph cluster (mon_command status, pgmap.bytes_total).",
+    (T,),
+)
+CEPH_USED = Family(
+    "hypervisor_ceph_used_bytes",
+    "Raw bytes used on all OSDs, replicas included (pgmap.bytes_used).",
+    (T,),
+)
+CEPH_MONITORS = Family(
+    "hypervisor_ceph_monitors",
+    "Monitors in the Ceph monitor map (mon_command status, monmap.num_mons).",
+    (T,),
+)
+CEPH_MONITORS_IN_QUORUM = Family(
+    "hypervisor_ceph_monitors_in_quorum",
+    "Monitors in the current quorum (mon_command status, quorum_names).",
+    (T,),
+)
+CEPH_INFO = Family(
+    "hypervisor_ceph_info",
+    "Always 1; identifies the Ceph cluster behind a target by its fsid.",
+    (T, "fsid"),
+)
+
 
 # --- iSCSI (exporter/collectors/iscsi.py) ------------------------------------------------
+ISCSI_SESSION = (T, "session", "iqn", "portal")
+ISCSI_SESSION_NOTE = (
+    " Read from the kernel's iSCSI transport class in sysfs (class/iscsi_session/sessionN);"
+    " session is N, iqn the target's name (targetname) and portal the persistent"
+    " address:port of the session's first connection."
+)
+ISCSI_SESSION_UP = Family(
+    "hypervisor_iscsi_session_up",
+    "1 when the initiator's iSCSI session is logged in (state LOGGED_IN), 0 when it is"
+    " FAILED (recovering, I/O blocked) or FREE (not logged in)." + ISCSI_SESSION_NOTE,
+    ISCSI_SESSION,
+)
+ISCSI_SESSION_INFO = Family(
+    "hypervisor_iscsi_session_info",
+    "Always 1; state is the session's kernel state as sysfs spells it (LOGGED_IN, FAILED,"
+    " FREE)." + ISCSI_SESSION_NOTE,
+    (*ISCSI_SESSION, "state"),
+)
+ISCSI_SESSION_RECOVERY_TIMEOUT = Family(
+    "hypervisor_iscsi_session_recovery_timeout_seconds",
+    "Seconds the kernel keeps a FAILED session's I/O queued before failing it to the upper"
+    " layers (multipath), from the session's recovery_tmo." + ISCSI_SESSION_NOTE,
+    ISCSI_SESSION,
+)
+ISCSI_CONNECTION_UP = Family(
+    "hypervisor_iscsi_connection_up",
+    "1 when the iSCSI connection's kernel state is up, 0 when down, failed or bound, from"
+    " class/iscsi_connection/connectionN:C/state; connection is N:C. Absent on kernels"
+    " before 5.7, which do not report a connection's state.",
+    (T, "session", "connection"),
+)
 
 
 # --- The exporter itself -----------------------------------------------------------------

@@ -97,7 +97,7 @@ async def landing(request: web.Request) -> web.Response:
 <body><h1>hypervisor-exporter {html.escape(__version__)}</h1>
 <p>Config: {html.escape(request.app[CONFIG].source)}</p>
 <table border="1" cellpadding="4"><tr><th>target</th><th>kind</th><th>last result</th></tr>
-{''.join(rows)}</table>
+{"".join(rows)}</table>
 <p><a href="/metrics">/metrics</a> · /probe?target=NAME ·
 <a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></p>
 </body></html>

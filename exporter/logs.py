@@ -12,8 +12,12 @@ import sys
 import time
 from collections.abc import Iterable
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 REDACTED = "<redacted>"
 
 _secrets: set[str] = set()
@@ -52,7 +56,9 @@ class LogfmtFormatter(logging.Formatter):
         for key, value in _record_fields(record).items():
             text = str(value)
             if not text or any(c in text for c in ' "=\\\n'):
-                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+                text = (
+                    '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+                )
             parts.append(f"{key}={text}")
         return " ".join(parts)
 

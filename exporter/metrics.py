@@ -10,7 +10,7 @@ renderer is a tight loop that stays fast at 100k series.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -98,7 +98,12 @@ class SampleSet:
         return sum(len(bucket) for bucket in self.series.values())
 
 
+_NEEDS_ESCAPE = frozenset('\\\n"')
+
+
 def _escape_label(value: str) -> str:
+    if _NEEDS_ESCAPE.isdisjoint(value):
+        return value
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -107,6 +112,10 @@ def _escape_help(text: str) -> str:
 
 
 def format_value(value: float) -> str:
+    if value == 0:
+        return "0"
+    if value == 1:
+        return "1"
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -118,7 +127,7 @@ def format_value(value: float) -> str:
 
 def render(sample_sets: Iterable[SampleSet]) -> str:
     """Renders the sample sets as one Prometheus text exposition (format 0.0.4)."""
-    merged: dict[Family, list[Mapping[LabelValues, float]]] = {}
+    merged: dict[Family, list[dict[LabelValues, float]]] = {}
     for samples in sample_sets:
         for family, bucket in samples.series.items():
             if bucket:
@@ -127,18 +136,17 @@ def render(sample_sets: Iterable[SampleSet]) -> str:
     for family in sorted(merged, key=lambda f: f.name):
         out.append(f"# HELP {family.name} {_escape_help(family.help)}\n")
         out.append(f"# TYPE {family.name} {family.type}\n")
-        names = family.labels
+        # One %-template per family: 'name{a="%s",b="%s"} %s\n'.
+        if family.labels:
+            labels = ",".join(f'{n}="%s"' for n in family.labels)
+            template = f"{family.name}{{{labels}}} %s\n"
+        else:
+            template = f"{family.name} %s\n"
         seen: set[LabelValues] = set()
         for bucket in merged[family]:
             for key, value in bucket.items():
                 if key in seen:
                     continue
                 seen.add(key)
-                if names:
-                    labels = ",".join(
-                        f'{n}="{_escape_label(v)}"' for n, v in zip(names, key, strict=True)
-                    )
-                    out.append(f"{family.name}{{{labels}}} {format_value(value)}\n")
-                else:
-                    out.append(f"{family.name} {format_value(value)}\n")
+                out.append(template % (*map(_escape_label, key), format_value(value)))
     return "".join(out)

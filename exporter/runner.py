@@ -69,7 +69,9 @@ class TargetRunner:
             raise
         except Exception as err:  # any failure of one target must not affect the others
             error = scrub(str(err)) or type(err).__name__
-            log.debug("collection failed", exc_info=True, extra={"fields": {"target": self.target.name}})
+            log.debug(
+                "collection failed", exc_info=True, extra={"fields": {"target": self.target.name}}
+            )
         duration = time.monotonic() - started
         now = time.time()
         if error is None:
@@ -79,8 +81,13 @@ class TargetRunner:
             samples = SampleSet()
             log.warning(
                 "collection failed",
-                extra={"fields": {"target": self.target.name, "kind": self.target.kind,
-                                  "reason": error}},
+                extra={
+                    "fields": {
+                        "target": self.target.name,
+                        "kind": self.target.kind,
+                        "reason": error,
+                    }
+                },
             )
         self.last = CollectionResult(samples, error is None, duration, now, error)
         return self.last
@@ -104,5 +111,7 @@ class TargetRunner:
                 async with asyncio.timeout(5):
                     await self._collector.close()
             except Exception as err:
-                log.warning("closing collector failed",
-                            extra={"fields": {"target": self.target.name, "reason": scrub(str(err))}})
+                log.warning(
+                    "closing collector failed",
+                    extra={"fields": {"target": self.target.name, "reason": scrub(str(err))}},
+                )

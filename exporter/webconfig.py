@@ -22,8 +22,14 @@ from aiohttp import web
 
 from exporter.config import ConfigError
 
-TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version",
-            "max_version"}
+TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "client_auth_type",
+    "min_version",
+    "max_version",
+}
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
@@ -115,24 +121,31 @@ def _ssl_context(path: str, tls: Any) -> ssl.SSLContext:
         if not tls.get(key):
             raise ConfigError(f"{path}: tls_server_config: {key} is required")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = TLS_VERSIONS.get(tls.get("min_version", "TLS12"),
-                                               ssl.TLSVersion.TLSv1_2)
+    context.minimum_version = TLS_VERSIONS.get(
+        tls.get("min_version", "TLS12"), ssl.TLSVersion.TLSv1_2
+    )
     if "max_version" in tls:
         context.maximum_version = TLS_VERSIONS[tls["max_version"]]
     try:
         context.load_cert_chain(tls["cert_file"], tls["key_file"])
     except (OSError, ssl.SSLError) as err:
-        raise ConfigError(f"{path}: tls_server_config: cannot load cert_file/key_file: {err}") from None
+        raise ConfigError(
+            f"{path}: tls_server_config: cannot load cert_file/key_file: {err}"
+        ) from None
     auth = tls.get("client_auth_type", "NoClientCert")
     if auth not in CLIENT_AUTH:
-        raise ConfigError(f"{path}: tls_server_config: client_auth_type {auth!r} is not one of"
-                          f" {', '.join(CLIENT_AUTH)}")
+        raise ConfigError(
+            f"{path}: tls_server_config: client_auth_type {auth!r} is not one of"
+            f" {', '.join(CLIENT_AUTH)}"
+        )
     context.verify_mode = CLIENT_AUTH[auth]
     if tls.get("client_ca_file"):
         try:
             context.load_verify_locations(tls["client_ca_file"])
         except (OSError, ssl.SSLError) as err:
-            raise ConfigError(f"{path}: tls_server_config: cannot load client_ca_file: {err}") from None
+            raise ConfigError(
+                f"{path}: tls_server_config: cannot load client_ca_file: {err}"
+            ) from None
     elif auth in {"RequireAndVerifyClientCert", "VerifyClientCertIfGiven"}:
         raise ConfigError(f"{path}: tls_server_config: {auth} needs client_ca_file")
     return context

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors.kept import KeptConnection
 from exporter.config import LibvirtTarget, TargetConfig
 from exporter.derive import counter_delta, idle_ratio, packet_loss_ratio, queue_length
 from exporter.metrics import SampleSet
@@ -38,14 +41,6 @@ POWER_STATES = {
 }
 RUNNING_STATES = {1, 2, 4}
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
-
-# virConnectGetAllDomainStats flags, spelled out so the pure code needs no libvirt import.
-STATS_STATE, STATS_INTERFACE, STATS_BLOCK = 0x1, 0x10, 0x20
-STATS_NOWAIT = 1 << 29
-LIST_AUTOSTART = 1 << 6
-NODE_CPU_STATS_ALL_CPUS = -1
-NODE_MEMORY_STATS_ALL_CELLS = -1
-ERR_NO_SUPPORT = 3
 
 
 @dataclass
@@ -79,6 +74,9 @@ class Snapshot:
     cpu_times: dict[str, int] | None = None  # ns: user, kernel, idle, iowait
     memory_kib: dict[str, int] | None = None  # total, free, buffers, cached
     boot_time: float | None = None
+    # Local connections only: this machine's block devices (weighted ms in queue) and NICs.
+    host_disk_queue_ms: dict[str, int] | None = None
+    host_nic_counters: dict[str, dict[str, int]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
@@ -94,6 +92,8 @@ def _version_string(number: int) -> str:
 
 def _guest_agent_state(xml: str) -> bool | None:
     """True/False from the guest agent channel's state, None without such a channel."""
+    if GUEST_AGENT_CHANNEL not in xml:
+        return None  # most domains: skip parsing the whole XML
     for target in ET.fromstring(xml).iterfind("./devices/channel/target"):
         if target.get("name") == GUEST_AGENT_CHANNEL:
             state = target.get("state")
@@ -104,16 +104,51 @@ def _guest_agent_state(xml: str) -> bool | None:
 def is_local_uri(uri: str) -> bool:
     """A connection to this machine's own hypervisor (its /proc describes the host)."""
     parts = urlsplit(uri)
-    return not parts.netloc and not parts.scheme.startswith("test") and "+" not in parts.scheme
+    driver, _, transport = parts.scheme.partition("+")
+    return not parts.netloc and driver != "test" and transport in ("", "unix")
 
 
 def host_boot_time(proc_stat: str = "/proc/stat") -> float | None:
-    with contextlib.suppress(OSError):
-        with open(proc_stat, encoding="ascii") as stat:
-            for line in stat:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
+    with contextlib.suppress(OSError), open(proc_stat, encoding="ascii") as stat:
+        for line in stat:
+            if line.startswith("btime "):
+                return float(line.split()[1])
     return None
+
+
+def read_disk_queue_ms(
+    diskstats: str = "/proc/diskstats", sys_block: str = "/sys/block"
+) -> dict[str, int]:
+    """Weighted milliseconds spent in queue per whole disk (field 11 of /proc/diskstats);
+    loop, ram and zram devices and partitions are left out."""
+    disks = set(os.listdir(sys_block)) if os.path.isdir(sys_block) else set()
+    out: dict[str, int] = {}
+    with open(diskstats, encoding="ascii") as stats:
+        for line in stats:
+            fields = line.split()
+            name = fields[2]
+            if len(fields) < 14 or name not in disks or name.startswith(("loop", "ram", "zram")):
+                continue
+            out[name] = int(fields[13])
+    return out
+
+
+def read_nic_counters(net_dev: str = "/proc/net/dev") -> dict[str, dict[str, int]]:
+    """Packets and drops per interface from /proc/net/dev (loopback left out)."""
+    out: dict[str, dict[str, int]] = {}
+    with open(net_dev, encoding="ascii") as dev:
+        for line in dev.readlines()[2:]:
+            name, _, numbers = line.partition(":")
+            values = numbers.split()
+            if name.strip() == "lo" or len(values) < 12:
+                continue
+            out[name.strip()] = {
+                "rx.pkts": int(values[1]),
+                "rx.drop": int(values[3]),
+                "tx.pkts": int(values[9]),
+                "tx.drop": int(values[11]),
+            }
+    return out
 
 
 def read_snapshot(conn: Any, local: bool) -> Snapshot:
@@ -125,15 +160,23 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         try:
             return call(*args)
         except libvirt.libvirtError as err:
-            if err.get_error_code() == ERR_NO_SUPPORT:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
                 return None
             raise
 
     taken_at = time.monotonic()
-    autostart = {d.UUIDString() for d in conn.listAllDomains(LIST_AUTOSTART)}
-    flags = STATS_STATE | STATS_BLOCK | STATS_INTERFACE
+    autostart = {
+        d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+    }
+    flags = (
+        libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BLOCK
+        | libvirt.VIR_DOMAIN_STATS_INTERFACE
+    )
     domains = []
-    for dom, stats in conn.getAllDomainStats(flags, STATS_NOWAIT):
+    for dom, stats in conn.getAllDomainStats(
+        flags, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+    ):
         uuid = dom.UUIDString()
         domain = Domain(
             dom.name(),
@@ -150,7 +193,7 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
     for pool in conn.listAllStoragePools():
         state, capacity, allocation, available = pool.info()
         pools.append(Pool(pool.name(), state, capacity, allocation, available))
-    memory = optional(conn.getMemoryStats, NODE_MEMORY_STATS_ALL_CELLS, 0)
+    memory = optional(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
     hv_version = optional(conn.getVersion)
     return Snapshot(
         taken_at=taken_at,
@@ -158,9 +201,11 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         hypervisor=f"{conn.getType()} {_version_string(hv_version or 0)}",
         domains=domains,
         pools=pools,
-        cpu_times=optional(conn.getCPUStats, NODE_CPU_STATS_ALL_CPUS, 0),
+        cpu_times=optional(conn.getCPUStats, libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0),
         memory_kib=memory,
         boot_time=host_boot_time() if local else None,
+        host_disk_queue_ms=read_disk_queue_ms() if local else None,
+        host_nic_counters=read_nic_counters() if local else None,
     )
 
 
@@ -205,7 +250,7 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
     wall = current.taken_at - previous.taken_at if previous else 0.0
     before = {d.uuid: d for d in previous.domains} if previous else {}
     if previous and previous.cpu_times and current.cpu_times:
-        deltas = {
+        deltas: dict[str, float] = {
             k: current.cpu_times[k] - previous.cpu_times.get(k, 0)
             for k in ("user", "kernel", "idle", "iowait")
             if k in current.cpu_times
@@ -214,6 +259,9 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             ratio = idle_ratio(deltas)
             if ratio is not None:
                 out.add(fam.HOST_CPU_IDLE_RATIO, ratio, target=target, host=host)
+
+    if previous and wall > 0:
+        _host_windows(out, target, host, current, previous, wall)
 
     for dom in current.domains:
         labels = {"target": target, "host": host, "vm": dom.name}
@@ -242,18 +290,9 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             prev = old_nets.get(iface)
             if prev is None:
                 continue
-            moved = [
-                counter_delta(counters.get(k, 0), prev.get(k, 0))
-                for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
-            ]
-            if None not in moved:
-                rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
-                out.add(
-                    fam.VM_PACKET_LOSS_RATIO,
-                    packet_loss_ratio(rx + tx, rx_drop + tx_drop),
-                    **labels,
-                    interface=iface,
-                )
+            ratio = _packet_loss(prev, counters)
+            if ratio is not None:
+                out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=iface)
         old_disks = _indexed(old.stats, "block")
         for disk, counters in _indexed(dom.stats, "block").items():
             prev = old_disks.get(disk)
@@ -273,6 +312,37 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
         out.add(fam.DATASTORE_FREE, pool.available, **labels)
         out.add(fam.DATASTORE_ACCESSIBLE, 1 if pool.state == 2 else 0, **labels)
     return out
+
+
+def _packet_loss(old: Mapping[str, float], new: Mapping[str, float]) -> float | None:
+    """Loss ratio over a window from rx/tx packet and drop counters; None after a reset."""
+    moved = [
+        counter_delta(new.get(k, 0), old.get(k, 0))
+        for k in ("rx.pkts", "tx.pkts", "rx.drop", "tx.drop")
+    ]
+    if None in moved:
+        return None
+    rx, tx, rx_drop, tx_drop = (float(m or 0) for m in moved)
+    return packet_loss_ratio(rx + tx, rx_drop + tx_drop)
+
+
+def _host_windows(
+    out: SampleSet, target: str, host: str, current: Snapshot, previous: Snapshot, wall: float
+) -> None:
+    """Disk queue and packet loss of this machine's own devices (local connections)."""
+    if current.host_disk_queue_ms and previous.host_disk_queue_ms:
+        for device, weighted_ms in current.host_disk_queue_ms.items():
+            before = previous.host_disk_queue_ms.get(device)
+            busy = counter_delta(weighted_ms, before) if before is not None else None
+            length = queue_length(busy / 1000, wall) if busy is not None else None
+            if length is not None:
+                out.add(fam.HOST_DISK_QUEUE_LENGTH, length, target=target, host=host, device=device)
+    if current.host_nic_counters and previous.host_nic_counters:
+        for nic, counters in current.host_nic_counters.items():
+            old = previous.host_nic_counters.get(nic)
+            ratio = _packet_loss(old, counters) if old is not None else None
+            if ratio is not None:
+                out.add(fam.HOST_PACKET_LOSS_RATIO, ratio, target=target, host=host, interface=nic)
 
 
 _event_loop_lock = threading.Lock()
@@ -299,34 +369,31 @@ def _start_libvirt_event_loop() -> None:
         _event_loop_started = True
 
 
+def open_connection(uri: str) -> Any:
+    """A read-only connection: the exporter never changes anything."""
+    import libvirt
+
+    _start_libvirt_event_loop()
+    conn = libvirt.openReadOnly(uri)
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.setKeepAlive(5, 3)  # not every driver supports keepalive
+    return conn
+
+
 class LibvirtCollector:
-    def __init__(self, target: LibvirtTarget, lane: Lane) -> None:
+    def __init__(
+        self, target: LibvirtTarget, lane: Lane, connect: Callable[[str], Any] = open_connection
+    ) -> None:
         self.target = target
         self.lane = lane
         self.local = is_local_uri(target.uri)
-        self._conn: Any = None
+        self.connection: KeptConnection[Any] = KeptConnection(
+            lambda: connect(target.uri), lambda conn: conn.close()
+        )
         self._previous: Snapshot | None = None
 
-    def _open(self) -> Any:
-        import libvirt
-
-        _start_libvirt_event_loop()
-        conn = libvirt.openReadOnly(self.target.uri)
-        with contextlib.suppress(libvirt.libvirtError):
-            conn.setKeepAlive(5, 3)  # not every driver supports keepalive
-        return conn
-
     def _read(self) -> Snapshot:
-        if self._conn is None:
-            self._conn = self._open()
-        try:
-            return read_snapshot(self._conn, self.local)
-        except Exception:
-            # Reconnect on the next collection rather than reuse a broken connection.
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise
+        return self.connection.use(lambda conn: read_snapshot(conn, self.local))
 
     async def collect(self) -> SampleSet:
         try:
@@ -338,9 +405,7 @@ class LibvirtCollector:
         return samples
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.wait_for(self.lane.run(conn.close), 5)
+        await asyncio.wait_for(self.lane.run(self.connection.close), 5)
 
 
 def _clean_error(err: Exception) -> str:

@@ -10,7 +10,8 @@ getent group kvm >/dev/null || groupadd -r kvm
 getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
 getent passwd libvirt-qemu >/dev/null || useradd -r -g kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 conf=/etc/libvirt/qemu.conf
+mkdir -p /etc/libvirt
 for setting in 'user = "root"' 'group = "root"' 'security_driver = "none"'; do
     key=${setting%% *}
-    grep -q "^$key = " "$conf" || echo "$setting" >> "$conf"
+    grep -qs "^$key = " "$conf" || echo "$setting" >> "$conf"
 done

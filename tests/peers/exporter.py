@@ -13,12 +13,22 @@ from tests.peers.process import Peer, free_port, http_ok
 
 
 class Exporter(Peer):
-    def __init__(self, config: dict | str | None, log_dir: Path, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict | str | None,
+        log_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{self.port}",
-                *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "exporter",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            *extra,
+        ]
         if config is not None:
             path = log_dir / f"exporter-{self.port}.yaml"
             log_dir.mkdir(parents=True, exist_ok=True)

@@ -16,27 +16,50 @@ from tests.peers.process import Peer, free_port, http_ok
 class Prometheus(Peer):
     """Prometheus scraping `targets` every second and evaluating `rule_files` every second."""
 
-    def __init__(self, workdir: Path, scrape_targets: list[str], rule_files: list[Path] = (),
-                 alertmanager_url: str | None = None, metrics_path: str = "/metrics") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        scrape_targets: list[str],
+        rule_files: list[Path] = (),
+        alertmanager_url: str | None = None,
+        metrics_path: str = "/metrics",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s",
-                       "scrape_timeout": "1s"},
+            "global": {
+                "scrape_interval": "1s",
+                "evaluation_interval": "1s",
+                "scrape_timeout": "1s",
+            },
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": "hypervisor", "metrics_path": metrics_path,
-                                "static_configs": [{"targets": scrape_targets}]}],
+            "scrape_configs": [
+                {
+                    "job_name": "hypervisor",
+                    "metrics_path": metrics_path,
+                    "static_configs": [{"targets": scrape_targets}],
+                }
+            ],
         }
         if alertmanager_url:
-            config["alerting"] = {"alertmanagers": [{"static_configs": [
-                {"targets": [alertmanager_url.removeprefix("http://")]}]}]}
+            config["alerting"] = {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [alertmanager_url.removeprefix("http://")]}]}
+                ]
+            }
         conf = workdir / f"prometheus-{self.port}.yml"
         conf.write_text(yaml.safe_dump(config))
-        super().__init__(f"prometheus-{self.port}", [
-            "prometheus", f"--config.file={conf}", f"--storage.tsdb.path={workdir}/tsdb-{self.port}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-        ], workdir)
+        super().__init__(
+            f"prometheus-{self.port}",
+            [
+                "prometheus",
+                f"--config.file={conf}",
+                f"--storage.tsdb.path={workdir}/tsdb-{self.port}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            workdir,
+        )
         self.wait_ready(lambda: http_ok(self.url + "/-/ready"), timeout=30)
 
     def api(self, path: str, **params: str) -> Any:
@@ -57,9 +80,15 @@ class Alertmanager(Peer):
         workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / f"alertmanager-{self.port}.yml"
         conf.write_text(yaml.safe_dump(config))
-        super().__init__(f"alertmanager-{self.port}", [
-            "prometheus-alertmanager", f"--config.file={conf}",
-            f"--storage.path={workdir}/am-{self.port}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-        ], workdir)
+        super().__init__(
+            f"alertmanager-{self.port}",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={conf}",
+                f"--storage.path={workdir}/am-{self.port}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            workdir,
+        )
         self.wait_ready(lambda: http_ok(self.url + "/-/ready"), timeout=30)

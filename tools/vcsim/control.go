@@ -232,7 +232,12 @@ func (c *control) host(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		changes = append(changes, types.PropertyChange{Name: "runtime.connectionState", Val: state})
-		vmState := types.VirtualMachineConnectionState(state)
+		// A VM has no notResponding state: vCenter shows VMs of an unreachable host as
+		// disconnected.
+		vmState := types.VirtualMachineConnectionStateConnected
+		if state != types.HostSystemConnectionStateConnected {
+			vmState = types.VirtualMachineConnectionStateDisconnected
+		}
 		for _, ref := range host.Vm {
 			if vm, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine); ok {
 				simulator.Map.WithLock(vm, func() {

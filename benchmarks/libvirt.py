@@ -1,0 +1,130 @@
+"""libvirt collector: collection time against the bare bulk calls it makes, and RSS growth.
+
+    .venv/bin/python -m benchmarks.libvirt
+
+On libvirt's test driver with 10, 100 and 500 domains: the median time of one full
+collection (worker thread, snapshot, samples and rendering) against the median time of the
+same libvirt calls made directly, as a ratio. Then the exporter process's RSS after 10 and
+after 1,000 scrapes of /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import libvirt
+
+from exporter.blocking import WorkerPool
+from exporter.collectors.libvirt import LibvirtCollector
+from exporter.config import LibvirtTarget
+from exporter.metrics import render
+from tests.libvirt.conftest import node_xml
+from tests.peers.exporter import Exporter
+
+RUNS = 30
+
+
+def bare_calls(conn: libvirt.virConnect) -> None:
+    """The libvirt calls one collection makes, with nothing around them."""
+    for dom, stats in conn.getAllDomainStats(
+        libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BLOCK
+        | libvirt.VIR_DOMAIN_STATS_INTERFACE,
+        libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT,
+    ):
+        dom.name(), dom.UUIDString(), dom.autostart()
+        if stats.get("state.state") in (1, 2, 4):
+            dom.XMLDesc(0)
+    for pool in conn.listAllStoragePools():
+        pool.name(), pool.info()
+    conn.getCPUStats(-1, 0)
+    conn.getHostname(), conn.getVersion(), conn.getType()
+
+
+def median_seconds(fn: object, runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def domains(count: int) -> dict[str, int]:
+    states = [1, 1, 1, 5, 3]  # mostly running, some off and paused
+    return {f"vm{i:04d}": states[i % len(states)] for i in range(count)}
+
+
+def collection_ratio(count: int, tmp: Path) -> tuple[float, float]:
+    path = tmp / f"node-{count}.xml"
+    path.write_text(node_xml(domains(count)))
+    uri = f"test://{path}"
+    conn = libvirt.open(uri)
+    bare = median_seconds(lambda: bare_calls(conn))
+
+    async def collect_all() -> list[float]:
+        collector = LibvirtCollector(
+            LibvirtTarget(name="b", uri=uri), WorkerPool().lane("b"), connect=lambda _: conn
+        )
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            render([await collector.collect()])
+            times.append(time.perf_counter() - started)
+        return times
+
+    ours = statistics.median(asyncio.run(collect_all()))
+    conn.close()
+    return bare, ours
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def rss_growth(tmp: Path, scrapes: int = 1000) -> tuple[int, int]:
+    path = tmp / "node-rss.xml"
+    path.write_text(node_xml(domains(100)))
+    exporter = Exporter(
+        {"targets": [{"name": "b", "kind": "libvirt", "uri": f"test://{path}"}]}, tmp
+    )
+    try:
+        after_10 = 0
+        for i in range(1, scrapes + 1):
+            with urllib.request.urlopen(exporter.url + "/metrics", timeout=30) as response:
+                response.read()
+            if i == 10:
+                after_10 = rss_kib(exporter.proc.pid)
+        return after_10, rss_kib(exporter.proc.pid)
+    finally:
+        exporter.stop()
+
+
+def main() -> None:
+    libvirt.registerErrorHandler(lambda _c, _e: None, None)
+    print("## libvirt (test driver)\n")
+    print("| domains | bare libvirt calls | full collection + render | ratio |")
+    print("|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in (10, 100, 500):
+            bare, ours = collection_ratio(count, Path(tmp))
+            print(f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms | {ours / bare:.2f}x |")
+        after_10, after_1000 = rss_growth(Path(tmp))
+    print(
+        f"\nExporter RSS with 100 domains: {after_10 / 1024:.1f} MiB after 10 scrapes,"
+        f" {after_1000 / 1024:.1f} MiB after 1,000 ({(after_1000 - after_10) / 1024:+.1f} MiB)."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Host: one hypervisor host's load and the state of its VMs."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import DatasourceVariable, QueryVariable
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+
+from dashboards.src import panels as shared
+from dashboards.src.common import (
+    ENABLED,
+    POWER_STATE,
+    YES_NO,
+    board,
+    board_variable,
+    connection_state_colours,
+    datasource_variable,
+    keyed,
+    query,
+    query_variable,
+    row,
+    row_field,
+    stat_panel,
+    table_panel,
+    value_mappings,
+    vm_link,
+)
+from dashboards.src.thresholds import COLOURS
+
+SEL = 'target="$target", host="$host"'
+VM = ("target", "host", "vm")
+
+MAINTENANCE = value_mappings({"0": ("no", COLOURS["ok"]), "1": ("in maintenance", COLOURS["info"])})
+
+
+def variables() -> list[DatasourceVariable | QueryVariable]:
+    return [
+        datasource_variable(),
+        query_variable(
+            "target",
+            "Target",
+            "label_values(hypervisor_host_info, target)",
+            "The exporter target (vCenter or libvirt connection) the host belongs to.",
+        ),
+        query_variable(
+            "host",
+            "Host",
+            'label_values(hypervisor_host_info{target="$target"}, host)',
+            "Hypervisor host of the selected target.",
+        ),
+    ]
+
+
+def build() -> dm.Dashboard:
+    panels = [
+        connection_state_colours(
+            stat_panel(
+                1,
+                "Connection",
+                "The host's connection state (hypervisor_host_connection_state): anything but"
+                " connected fires HypervisorHostDisconnected (critical).",
+                [
+                    query(
+                        f"hypervisor_host_connection_state{{{SEL}}} == 1",
+                        "{{state}}",
+                        instant=True,
+                    )
+                ],
+                w=4,
+                show=BigValueTextMode.NAME,
+            )
+        ),
+        stat_panel(
+            2,
+            "Maintenance mode",
+            "Whether the host is in maintenance mode (hypervisor_host_maintenance_mode)."
+            " VMs of a host in maintenance are not expected to autostart. libvirt has no"
+            " maintenance mode.",
+            [query(f"hypervisor_host_maintenance_mode{{{SEL}}}", "maintenance", instant=True)],
+            mappings=MAINTENANCE,
+            w=4,
+            no_value="not reported",
+        ),
+        shared.uptime(3, "hypervisor_host_boot_timestamp_seconds", SEL, "the host booted", w=4),
+        stat_panel(
+            4,
+            "Memory",
+            "Physical memory of the host (hypervisor_host_memory_bytes).",
+            [query(f"hypervisor_host_memory_bytes{{{SEL}}}", "memory", instant=True)],
+            unit="bytes",
+            w=4,
+            no_value="not reported",
+            colour=BigValueColorMode.NONE,
+        ),
+        stat_panel(
+            5,
+            "Hypervisor",
+            "Platform, hypervisor version and cluster of the host (hypervisor_host_info).",
+            [
+                query(
+                    f"hypervisor_host_info{{{SEL}}}",
+                    "{{platform}} {{version}} {{cluster}}",
+                    instant=True,
+                )
+            ],
+            w=8,
+            colour=BigValueColorMode.NONE,
+            show=BigValueTextMode.NAME,
+        ),
+        row(100, "Load"),
+        shared.cpu_idle(6, SEL, "idle"),
+        shared.memory_usage(7, SEL, "used"),
+        shared.disk_queue(
+            8,
+            [(f"hypervisor_host_disk_queue_length{{{SEL}}}", "{{device}}")],
+            "per host storage device (hypervisor_host_disk_queue_length)",
+        ),
+        shared.packet_loss(
+            9,
+            [(f"hypervisor_host_network_packet_loss_ratio{{{SEL}}}", "{{interface}}")],
+            "per host interface (hypervisor_host_network_packet_loss_ratio)",
+        ),
+        row(101, "VMs"),
+        table_panel(
+            10,
+            "VMs on this host",
+            "Every VM on the host with its power state and autostart settings"
+            " (hypervisor_vm_power_state, hypervisor_vm_autostart_enabled, _order,"
+            " _delay_seconds, hypervisor_vm_guest_tools_running). Order and delay exist on"
+            " vSphere only; guest tools only where known. Click a VM for its board.",
+            [
+                query(
+                    keyed(f"hypervisor_vm_power_state{{{SEL}}} == 1", *VM, "state"),
+                    ref="A",
+                    table=True,
+                ),
+                query(keyed(f"hypervisor_vm_autostart_enabled{{{SEL}}}", *VM), ref="B", table=True),
+                query(keyed(f"hypervisor_vm_autostart_order{{{SEL}}}", *VM), ref="C", table=True),
+                query(
+                    keyed(f"hypervisor_vm_autostart_delay_seconds{{{SEL}}}", *VM),
+                    ref="D",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_vm_guest_tools_running{{{SEL}}}", *VM), ref="E", table=True
+                ),
+            ],
+            columns={
+                "vm": "vm",
+                "state": "power state",
+                "Value #B": "autostart",
+                "Value #C": "autostart order",
+                "Value #D": "autostart delay",
+                "Value #E": "guest tools running",
+            },
+            mappings={"state": POWER_STATE, "Value #B": ENABLED, "Value #E": YES_NO},
+            units={"Value #D": "s"},
+            # The table shows only the VM column; target and host are this board's.
+            links={
+                "vm": vm_link(board_variable("target"), board_variable("host"), row_field("vm"))
+            },
+            sort_by="vm",
+            h=10,
+        ),
+        shared.vms_by_power_state(11, SEL, w=24, scope="the host's"),
+    ]
+    return board(
+        "host",
+        "One hypervisor host: connection, CPU, memory, disks and network against the alert"
+        " thresholds, and its VMs' power and autostart state.",
+        variables(),
+        panels,
+    )

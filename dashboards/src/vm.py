@@ -1,0 +1,194 @@
+"""VM: one virtual machine's power and autostart state, disks and network."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+
+from dashboards.src import panels as shared
+from dashboards.src.common import (
+    ENABLED,
+    POWER_STATE,
+    YES_NO,
+    board,
+    board_variable,
+    datasource_variable,
+    graph,
+    host_link,
+    power_state_colours,
+    query,
+    query_variable,
+    row,
+    row_field,
+    stat_panel,
+    table_panel,
+    timeline,
+)
+
+SEL = 'target="$target", host="$host", vm="$vm"'
+
+
+def build() -> dm.Dashboard:
+    panels = [
+        power_state_colours(
+            stat_panel(
+                1,
+                "Power state",
+                "The VM's current power state (hypervisor_vm_power_state). A stopped VM with"
+                " autostart enabled on a connected host fires HypervisorVMAutostartFailed.",
+                [query(f"hypervisor_vm_power_state{{{SEL}}} == 1", "{{state}}", instant=True)],
+                w=4,
+                show=BigValueTextMode.NAME,
+            )
+        ),
+        stat_panel(
+            2,
+            "Autostart",
+            "Whether the platform starts this VM when its host boots"
+            " (hypervisor_vm_autostart_enabled).",
+            [query(f"hypervisor_vm_autostart_enabled{{{SEL}}}", "autostart", instant=True)],
+            mappings=ENABLED,
+            w=4,
+        ),
+        stat_panel(
+            3,
+            "Autostart order and delay",
+            "Position in the host's autostart sequence and the wait after starting it"
+            " (hypervisor_vm_autostart_order, hypervisor_vm_autostart_delay_seconds)."
+            " vSphere only.",
+            [
+                query(f"hypervisor_vm_autostart_order{{{SEL}}}", "order", ref="A", instant=True),
+                query(
+                    f"hypervisor_vm_autostart_delay_seconds{{{SEL}}}",
+                    "delay",
+                    ref="B",
+                    instant=True,
+                ),
+            ],
+            w=4,
+            colour=BigValueColorMode.NONE,
+            no_value="not on this platform",
+        ).override_by_query("B", [dm.DynamicConfigValue(id_val="unit", value="s")]),
+        stat_panel(
+            4,
+            "Guest tools",
+            "Whether the guest agent answers: VMware Tools or the qemu guest agent"
+            " (hypervisor_vm_guest_tools_running). No answer from a running VM whose tools"
+            " are known fires HypervisorVMGuestToolsNotRunning (warning).",
+            [query(f"hypervisor_vm_guest_tools_running{{{SEL}}}", "running", instant=True)],
+            mappings=YES_NO,
+            w=4,
+            no_value="not known",
+        ),
+        shared.uptime(
+            5,
+            "hypervisor_vm_boot_timestamp_seconds",
+            SEL,
+            "the VM was last powered on; running VMs on vSphere only",
+            w=4,
+        ),
+        table_panel(
+            6,
+            "Identity",
+            "Platform, UUID, cluster and datacenter of the VM (hypervisor_vm_info), and its"
+            " host: click the host for its board.",
+            [query(f"hypervisor_vm_info{{{SEL}}}", table=True)],
+            columns={
+                "platform": "platform",
+                "host": "host",
+                "uuid": "uuid",
+                "cluster": "cluster",
+                "datacenter": "datacenter",
+            },
+            links={"host": host_link(board_variable("target"), row_field("host"))},
+            w=4,
+            h=4,
+        ),
+        timeline(
+            7,
+            "Power state history",
+            "The VM's power state over time (hypervisor_vm_power_state); gaps are times the"
+            " target was not collected.",
+            [query(f"hypervisor_vm_power_state{{{SEL}}} == 1", "{{state}}")],
+            mappings=POWER_STATE,
+            h=5,
+        ),
+        row(100, "Disks and network"),
+        shared.disk_queue(
+            8,
+            [(f"hypervisor_vm_disk_queue_length{{{SEL}}}", "{{disk}}")],
+            "per virtual disk (hypervisor_vm_disk_queue_length)",
+        ),
+        shared.packet_loss(
+            9,
+            [(f"hypervisor_vm_network_packet_loss_ratio{{{SEL}}}", "{{interface}}")],
+            "per interface (hypervisor_vm_network_packet_loss_ratio)",
+        ),
+        graph(
+            10,
+            "Packets",
+            "Packets per second received and sent per interface (rate of"
+            " hypervisor_vm_network_receive_packets_total and _transmit_packets_total)."
+            " Where the platform keeps raw counters (libvirt).",
+            [
+                query(
+                    f"rate(hypervisor_vm_network_receive_packets_total{{{SEL}}}[$__rate_interval])",
+                    "{{interface}} received",
+                    ref="A",
+                ),
+                query(
+                    f"rate(hypervisor_vm_network_transmit_packets_total{{{SEL}}}"
+                    "[$__rate_interval])",
+                    "{{interface}} sent",
+                    ref="B",
+                ),
+            ],
+            unit="pps",
+        ),
+        graph(
+            11,
+            "Dropped packets",
+            "Packets per second dropped per interface and direction (rate of"
+            " hypervisor_vm_network_receive_drops_total and _transmit_drops_total).",
+            [
+                query(
+                    f"rate(hypervisor_vm_network_receive_drops_total{{{SEL}}}[$__rate_interval])",
+                    "{{interface}} received",
+                    ref="A",
+                ),
+                query(
+                    f"rate(hypervisor_vm_network_transmit_drops_total{{{SEL}}}[$__rate_interval])",
+                    "{{interface}} sent",
+                    ref="B",
+                ),
+            ],
+            unit="pps",
+        ),
+    ]
+    return board(
+        "vm",
+        "One VM: power and autostart state, guest tools, disks and network against the alert"
+        " thresholds.",
+        [
+            datasource_variable(),
+            query_variable(
+                "target",
+                "Target",
+                "label_values(hypervisor_vm_info, target)",
+                "The exporter target (vCenter or libvirt connection) the VM belongs to.",
+            ),
+            query_variable(
+                "host",
+                "Host",
+                'label_values(hypervisor_vm_info{target="$target"}, host)',
+                "Hypervisor host the VM runs on.",
+            ),
+            query_variable(
+                "vm",
+                "VM",
+                'label_values(hypervisor_vm_info{target="$target", host="$host"}, vm)',
+                "The VM (its name; two VMs sharing a name carry the platform id in brackets).",
+            ),
+        ],
+        panels,
+    )

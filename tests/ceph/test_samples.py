@@ -1,0 +1,97 @@
+"""The translation from monitor JSON to samples, on replies recorded from a real cluster."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+
+import pytest
+
+from exporter import families as fam
+from exporter.collectors.ceph import CephDataError, cluster_samples
+from exporter.metrics import SampleSet, render
+from tests.ceph.conftest import STATES, recorded
+from tests.peers import exposition
+
+
+def checks(samples: SampleSet) -> dict[str, str]:
+    """{check: severity} of the active health checks."""
+    return {
+        check: severity for (_, check, severity) in samples.series.get(fam.CEPH_HEALTH_CHECK, {})
+    }
+
+
+def test_healthy_cluster() -> None:
+    samples = cluster_samples("ceph", recorded("healthy"))
+    assert samples.value(fam.CEPH_HEALTH_STATUS, target="ceph") == 0
+    assert checks(samples) == {}
+    for family in (fam.CEPH_OSDS, fam.CEPH_OSDS_UP, fam.CEPH_OSDS_IN):
+        assert samples.value(family, target="ceph") == 3
+    for osd in ("osd.0", "osd.1", "osd.2"):
+        assert samples.value(fam.CEPH_OSD_UP, target="ceph", osd=osd) == 1
+    pgs = samples.value(fam.CEPH_PGS, target="ceph")
+    assert pgs is not None and pgs > 0
+    assert samples.value(fam.CEPH_PGS_BY_STATE, target="ceph", state="active") == pgs
+    assert samples.value(fam.CEPH_PGS_BY_STATE, target="ceph", state="clean") == pgs
+    assert samples.value(fam.CEPH_MONITORS, target="ceph") == 1
+    assert samples.value(fam.CEPH_MONITORS_IN_QUORUM, target="ceph") == 1
+    fsid = recorded("healthy")["status"]["fsid"]
+    assert samples.value(fam.CEPH_INFO, target="ceph", fsid=fsid) == 1
+
+
+def test_one_osd_down() -> None:
+    samples = cluster_samples("ceph", recorded("osd-down"))
+    assert samples.value(fam.CEPH_HEALTH_STATUS, target="ceph") == 1
+    assert checks(samples) == {"OSD_DOWN": "HEALTH_WARN", "PG_DEGRADED": "HEALTH_WARN"}
+    assert samples.value(fam.CEPH_OSDS, target="ceph") == 3
+    assert samples.value(fam.CEPH_OSDS_UP, target="ceph") == 2
+    # `mon osd down out interval = 0` in the test cluster: a down OSD stays in.
+    assert samples.value(fam.CEPH_OSDS_IN, target="ceph") == 3
+    assert samples.value(fam.CEPH_OSD_UP, target="ceph", osd="osd.1") == 0
+    assert samples.value(fam.CEPH_OSD_UP, target="ceph", osd="osd.0") == 1
+    degraded = samples.value(fam.CEPH_PGS_BY_STATE, target="ceph", state="degraded")
+    assert degraded is not None and degraded > 0
+    assert samples.value(fam.CEPH_PGS_BY_STATE, target="ceph", state="clean") is None
+
+
+def test_full_cluster_is_an_error() -> None:
+    samples = cluster_samples("ceph", recorded("full"))
+    assert samples.value(fam.CEPH_HEALTH_STATUS, target="ceph") == 2
+    assert checks(samples)["OSD_FULL"] == "HEALTH_ERR"
+
+
+def test_muted_check_is_reported_as_muted() -> None:
+    replies = copy.deepcopy(recorded("osd-down"))
+    replies["health"]["checks"]["PG_DEGRADED"]["muted"] = True
+    samples = cluster_samples("ceph", replies)
+    assert samples.value(fam.CEPH_HEALTH_CHECK_MUTED, target="ceph", check="PG_DEGRADED") == 1
+    assert samples.value(fam.CEPH_HEALTH_CHECK_MUTED, target="ceph", check="OSD_DOWN") == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda r: r["health"].pop("status"), "reply to 'health' has no status"),
+        (lambda r: r["health"].update(status="HEALTH_MAYBE"), "unknown status 'HEALTH_MAYBE'"),
+        (lambda r: r["osd_dump"].pop("osds"), "reply to 'osd dump' has no osds"),
+        (lambda r: r["status"]["pgmap"].pop("num_pgs"), "reply to 'status' has no pgmap.num_pgs"),
+        (lambda r: r["status"]["pgmap"].update(bytes_total="lots"), "bytes_total is not a number"),
+        (lambda r: r["osd_dump"]["osds"][0].pop("osd"), "OSD entry without an id"),
+    ],
+)
+def test_unexpected_replies_name_the_field(damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    replies = copy.deepcopy(recorded("healthy"))
+    damage(replies)
+    with pytest.raises(CephDataError, match=re.escape(message)):
+        cluster_samples("ceph", replies)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_exposition_passes_promtool(state: str) -> None:
+    text = render([cluster_samples("ceph", recorded(state))])
+    assert exposition.value(text, "hypervisor_ceph_osds", target="ceph") == 3
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr

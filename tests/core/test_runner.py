@@ -1,0 +1,112 @@
+"""Single-flight collections, timeouts and bounded worker threads, on a controllable collector.
+
+These exercise the runner itself; every collector is also tested against its real peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from exporter import families as fam
+from exporter.blocking import Lane, WorkerPool
+from exporter.config import LibvirtTarget, TargetConfig
+from exporter.metrics import SampleSet
+from exporter.runner import TargetRunner
+
+
+class GatedCollector:
+    """Each collection blocks a worker thread until `gate` is set; counts collections."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.gate = threading.Event()
+        self.collections = 0
+        self.threads_started = 0
+
+    def _blocking(self) -> None:
+        self.threads_started += 1
+        self.gate.wait(10)
+
+    async def collect(self) -> SampleSet:
+        self.collections += 1
+        await self.lane.run(self._blocking)
+        out = SampleSet()
+        out.add(fam.HOST_MAINTENANCE_MODE, 0, target="t", host="h")
+        return out
+
+    async def close(self) -> None:
+        self.gate.set()
+
+
+def runner_with(timeout: float) -> tuple[TargetRunner, list[GatedCollector]]:
+    pool = WorkerPool()
+    made: list[GatedCollector] = []
+
+    def factory(_: TargetConfig, lane: Lane) -> GatedCollector:
+        made.append(GatedCollector(lane))
+        return made[-1]
+
+    target = LibvirtTarget(name="t", uri="test:///default", timeout=timeout)
+    return TargetRunner(target, pool.lane("t"), factory), made
+
+
+async def test_concurrent_scrapes_share_one_collection() -> None:
+    runner, made = runner_with(timeout=5)
+    scrapes = [asyncio.create_task(runner.scrape()) for _ in range(10)]
+    await asyncio.sleep(0.2)
+    made[0].gate.set()
+    results = await asyncio.gather(*scrapes)
+    assert made[0].collections == 1
+    assert all(r is results[0] for r in results)
+    assert results[0].up
+    own = runner.own_samples()
+    assert own.value(fam.TARGET_UP, target="t", kind="libvirt") == 1
+
+
+async def test_hung_call_is_cut_and_holds_only_its_own_thread() -> None:
+    runner, made = runner_with(timeout=0.3)
+    first = await runner.scrape()
+    assert not first.up and first.error and "timed out after 0.3s" in first.error
+    # The thread is still stuck; the next scrapes wait for its slot instead of starting
+    # more threads on the hung peer, and say which call is blocked.
+    second = await runner.scrape()
+    third = await runner.scrape()
+    assert made[0].threads_started == 1
+    assert second.error and "_blocking has been blocked for" in second.error
+    assert not third.up
+    assert runner.errors_total == 3
+    assert runner.own_samples().value(fam.TARGET_UP, target="t", kind="libvirt") == 0
+    # Once the peer answers again the target recovers.
+    made[0].gate.set()
+    await asyncio.sleep(0.1)
+    recovered = await runner.scrape()
+    assert recovered.up
+    assert runner.own_samples().value(fam.TARGET_UP, target="t", kind="libvirt") == 1
+
+
+async def test_client_going_away_does_not_cancel_the_shared_collection() -> None:
+    runner, made = runner_with(timeout=5)
+    impatient = asyncio.create_task(runner.scrape())
+    patient = asyncio.create_task(runner.scrape())
+    await asyncio.sleep(0.1)
+    impatient.cancel()
+    made[0].gate.set()
+    result = await patient
+    assert result.up and made[0].collections == 1
+
+
+async def test_a_scrape_timeout_shorter_than_the_target_timeout_wins() -> None:
+    runner, _ = runner_with(timeout=30)
+    result = await runner.scrape(timeout=0.2)
+    assert not result.up and result.error and "after 0.2s" in result.error
+
+
+async def test_failing_collector_construction_is_a_down_target() -> None:
+    def broken(_: TargetConfig, __: Lane) -> GatedCollector:
+        raise RuntimeError("rados binding missing: install python3-rados")
+
+    target = LibvirtTarget(name="t", uri="test:///default")
+    runner = TargetRunner(target, WorkerPool().lane("t"), broken)
+    result = await runner.scrape()
+    assert not result.up and result.error == "rados binding missing: install python3-rados"

@@ -1,0 +1,163 @@
+"""values.schema.json refuses wrong values with a message naming the key; the chart refuses
+what the schema cannot express (duplicate names, a password key without a Secret)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helm.conftest import Helm
+
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
+
+def vsphere(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "vc1",
+        "kind": "vsphere",
+        "host": "vc1.example:443",
+        "username": "monitor",
+        "passwordSecretKey": "vc1",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "messages"),
+    [
+        (
+            {"config": {"targets": [{"name": "h", "kind": "hyperv"}]}},
+            ["config.targets.0.kind", '"vsphere", "libvirt", "ceph", "iscsi"'],
+        ),
+        (
+            {"config": {"targets": [vsphere(colour="blue")]}},
+            ["config.targets.0", "Additional property colour is not allowed"],
+        ),
+        # An inline password would land in a ConfigMap: the chart takes Secrets only.
+        (
+            {"config": {"targets": [vsphere(password="hunter2")]}},
+            ["Additional property password is not allowed"],
+        ),
+        (
+            {"config": {"targets": [{"name": "vc1", "kind": "vsphere", "host": "vc1"}]}},
+            ["config.targets.0: username is required"],
+        ),
+        (
+            {
+                "config": {
+                    "targets": [
+                        {"name": "kvm", "kind": "libvirt", "uri": "qemu:///system", "host": "kvm01"}
+                    ]
+                }
+            },
+            ['config.targets.0 must be one of the following: "name", "kind", "timeout", "uri"'],
+        ),
+        (
+            {"config": {"targets": [vsphere(timeout="ten")]}},
+            ["config.targets.0.timeout: Invalid type. Expected: number, given: string"],
+        ),
+        ({"config": {"targets": []}}, ["config.targets: Array must have at least 1 items"]),
+        ({"image": {"pullPolicy": "Sometimes"}}, ["image.pullPolicy must be one of the following"]),
+        ({"serviceMonitor": {"mode": "federate"}}, ["serviceMonitor.mode must be one of"]),
+        ({"serviceMonitor": {"interval": 30}}, ["serviceMonitor.interval: Invalid type"]),
+        ({"credentials": {"mode": "vault"}}, ["credentials.mode must be one of"]),
+        (
+            {"servicemonitor": {"enabled": True}},
+            ["(root): Additional property servicemonitor is not allowed"],
+        ),
+        ({"service": {"port": 70000}}, ["service.port: Must be less than or equal to 65535"]),
+        (
+            {"prometheusRule": {"runbookBaseURL": "wiki/runbooks"}},
+            ["prometheusRule.runbookBaseURL: Does not match pattern"],
+        ),
+    ],
+    ids=[
+        "kind",
+        "unknown-key",
+        "inline-password",
+        "missing-username",
+        "key-of-other-kind",
+        "timeout-type",
+        "no-targets",
+        "pull-policy",
+        "monitor-mode",
+        "interval-type",
+        "credentials-mode",
+        "misspelt-top-level",
+        "port-range",
+        "runbook-base",
+    ],
+)
+def test_schema_refuses_wrong_values(
+    helm: Helm,
+    write_values: Callable[[dict[str, Any]], Path],
+    values: dict[str, Any],
+    messages: list[str],
+) -> None:
+    error = helm.template_error([write_values(values)])
+    assert SCHEMA_ERROR in error
+    for message in messages:
+        assert message in error, error
+
+
+def test_schema_accepts_every_kind(
+    helm: Helm, write_values: Callable[[dict[str, Any]], Path]
+) -> None:
+    values = {
+        "credentials": {"existingSecret": "hv-passwords"},
+        "config": {
+            "targets": [
+                vsphere(verify_tls=False, timeout=2.5),
+                {
+                    "name": "vc2",
+                    "kind": "vsphere",
+                    "host": "[2001:db8::1]:443",
+                    "username": "u",
+                    "password_env": "VC2_PASSWORD",
+                    "ca_file": "/etc/ca/ca.crt",
+                },
+                {"name": "kvm01", "kind": "libvirt", "uri": "qemu+ssh://kvm01/system"},
+                {
+                    "name": "ceph-main",
+                    "kind": "ceph",
+                    "conf": "/etc/ceph/ceph.conf",
+                    "user": "monitor",
+                    "keyring": "/etc/ceph/keyring",
+                },
+                {"name": "iscsi-local", "kind": "iscsi", "sysfs_root": "/host/sys"},
+            ]
+        },
+    }
+    assert helm.template([write_values(values)]).one("Deployment")
+
+
+def test_duplicate_target_names_are_refused(
+    helm: Helm, write_values: Callable[[dict[str, Any]], Path]
+) -> None:
+    values = {
+        "credentials": {"existingSecret": "s"},
+        "config": {"targets": [vsphere(), vsphere(host="other")]},
+    }
+    error = helm.template_error([write_values(values)])
+    assert 'config.targets[1]: name "vc1" is a duplicate of config.targets[0]' in error
+
+
+def test_password_key_without_secret_is_refused(
+    helm: Helm, write_values: Callable[[dict[str, Any]], Path]
+) -> None:
+    error = helm.template_error([write_values({"config": {"targets": [vsphere()]}})])
+    assert "config.targets[0] (vc1): passwordSecretKey needs credentials.existingSecret" in error
+
+
+def test_clashing_password_variables_are_refused(
+    helm: Helm, write_values: Callable[[dict[str, Any]], Path]
+) -> None:
+    values = {
+        "credentials": {"existingSecret": "s", "mode": "env"},
+        "config": {"targets": [vsphere(name="vc-1"), vsphere(name="vc_1")]},
+    }
+    error = helm.template_error([write_values(values)])
+    assert "HYPERVISOR_EXPORTER_PASSWORD_VC_1 clashes with target vc-1" in error

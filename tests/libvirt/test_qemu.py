@@ -1,0 +1,117 @@
+"""The libvirt collector against a real libvirtd with QEMU (TCG) and a simulated host boot."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import libvirt
+
+from tests.peers import exposition
+from tests.peers.exporter import Exporter
+from tests.peers.libvirtd import Libvirtd
+
+RUNNING, SHUTOFF = 1, 5
+
+
+def test_host_boot_starts_good_autostart_vm_and_reports_the_broken_one(
+    libvirtd: Libvirtd, tmp_path: Path
+) -> None:
+    libvirtd.define_domain("hx-good", autostart=True)
+    broken_disk = libvirtd.define_domain("hx-broken", autostart=True)
+    libvirtd.define_domain("hx-manual")  # no autostart: must stay off without complaint
+    broken_disk.unlink()  # its storage is gone: autostart will fail at boot
+
+    libvirtd.host_boot()
+    assert libvirtd.domain_state("hx-good") == RUNNING
+    assert libvirtd.domain_state("hx-broken") == SHUTOFF
+
+    exporter = Exporter(
+        {"targets": [{"name": "kvm", "kind": "libvirt", "uri": libvirtd.uri}]}, tmp_path
+    )
+    try:
+        first = exporter.metrics()
+        assert exposition.value(first, "hypervisor_target_up", target="kvm") == 1
+        on = {"target": "kvm", "state": "running"}
+        assert exposition.value(first, "hypervisor_vm_power_state", vm="hx-good", **on) == 1
+        assert exposition.value(first, "hypervisor_vm_autostart_enabled", vm="hx-good") == 1
+        assert (
+            exposition.value(
+                first, "hypervisor_vm_power_state", vm="hx-broken", target="kvm", state="stopped"
+            )
+            == 1
+        )
+        assert exposition.value(first, "hypervisor_vm_autostart_enabled", vm="hx-broken") == 1
+        assert exposition.value(first, "hypervisor_vm_autostart_enabled", vm="hx-manual") == 0
+        # A local connection knows the host's boot time; node stats give memory use.
+        boot = exposition.value(first, "hypervisor_host_boot_timestamp_seconds", target="kvm")
+        assert 0 < boot < time.time()
+        memory = exposition.value(first, "hypervisor_host_memory_usage_ratio", target="kvm")
+        assert 0 < memory < 1
+        # Window families need two collections: absent on the first, as HELP says.
+        assert not exposition.values(first, "hypervisor_vm_disk_queue_length")
+        assert not exposition.values(first, "hypervisor_host_cpu_idle_ratio")
+
+        time.sleep(1)
+        second = exporter.metrics()
+        queue = exposition.values(
+            second, "hypervisor_vm_disk_queue_length", vm="hx-good", disk="vda"
+        )
+        assert len(queue) == 1 and 0 <= queue[0] < 50
+        loss = exposition.values(second, "hypervisor_vm_network_packet_loss_ratio", vm="hx-good")
+        assert len(loss) == 1 and 0 <= loss[0] <= 1
+        rx = exposition.values(second, "hypervisor_vm_network_receive_packets_total", vm="hx-good")
+        assert len(rx) == 1 and rx[0] >= 0
+        # A local connection also reads this machine's own disks and NICs.
+        host_queues = exposition.values(second, "hypervisor_host_disk_queue_length", target="kvm")
+        assert host_queues and all(q >= 0 for q in host_queues)
+        host_loss = exposition.values(
+            second, "hypervisor_host_network_packet_loss_ratio", target="kvm"
+        )
+        assert host_loss and all(0 <= r <= 1 for r in host_loss)
+        idle = exposition.value(second, "hypervisor_host_cpu_idle_ratio", target="kvm")
+        assert 0 <= idle <= 1
+        # The VM has a guest agent channel but no agent in its (empty) guest.
+        assert exposition.value(second, "hypervisor_vm_guest_tools_running", vm="hx-good") == 0
+        # Every family passes Prometheus' own lint.
+        assert exposition.promtool_lint(second) == ""
+        # A stopped VM has no block or interface stats to report.
+        assert not exposition.values(second, "hypervisor_vm_disk_queue_length", vm="hx-broken")
+
+        # Starting the VM by hand shows up on the next scrape.
+        conn = libvirtd.connect()
+        try:
+            dom = conn.lookupByName("hx-manual")
+            dom.create()
+            assert (
+                exposition.value(
+                    exporter.metrics(),
+                    "hypervisor_vm_power_state",
+                    vm="hx-manual",
+                    target="kvm",
+                    state="running",
+                )
+                == 1
+            )
+            dom.destroy()
+        finally:
+            conn.close()
+    finally:
+        exporter.stop()
+
+
+def test_exporter_connection_is_read_only(libvirtd: Libvirtd) -> None:
+    from exporter.collectors.libvirt import open_connection
+
+    conn = open_connection(libvirtd.uri)
+    try:
+        assert conn.isAlive()
+        libvirtd.define_domain("hx-readonly")
+        dom = conn.lookupByName("hx-readonly")
+        try:
+            dom.setAutostart(1)
+            raise AssertionError("a read-only connection must not change autostart")
+        except libvirt.libvirtError as err:
+            assert "read only" in str(err).lower() or "read-only" in str(err).lower()
+    finally:
+        conn.close()
