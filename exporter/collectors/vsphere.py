@@ -223,9 +223,11 @@ def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
             out.add(fam.HOST_MEMORY_TOTAL, memory, **labels)
             if used_mb is not None:
                 out.add(fam.HOST_MEMORY_USAGE_RATIO, min(1.0, used_mb * 1048576 / memory), **labels)
+        # The manager's config, or the host's copy of it when read that way (fallback).
         manager = objects.get(h.get("configManager.autoStartManager") or "")
-        autostart[moid] = _autostart(manager.get("config") if manager else None)
-        if manager is not None:
+        config = manager.get("config") if manager else h.get("config.autoStart")
+        autostart[moid] = _autostart(config)
+        if manager is not None or config is not None:
             out.add(fam.HOST_AUTOSTART_ENABLED, 1 if autostart[moid][0] else 0, **labels)
 
         perf = snap.perf.get(moid)
@@ -370,6 +372,7 @@ class Session:
         self.view: Any = None
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
+        self.autostart_via_manager = True  # see _filter_spec
         self._lock = threading.Lock()
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -443,7 +446,10 @@ class Session:
                 content.sessionManager.Logout()
 
 
-def _filter_spec(view: Any) -> Any:
+def _filter_spec(view: Any, via_manager: bool) -> Any:
+    """The one filter of a collection. `via_manager`: each host's autostart config comes
+    from its HostAutoStartManager through a traversal; otherwise from the host's copy in
+    `config.autoStart` (the fallback for a vCenter that refuses the traversal)."""
     vim, vmodl = _pyvmomi()
     pc = vmodl.query.PropertyCollector
     # view -> its objects -> each host's autostart manager (a property path, one hop).
@@ -455,17 +461,21 @@ def _filter_spec(view: Any) -> Any:
         type=vim.view.ContainerView,
         path="view",
         skip=False,
-        selectSet=[to_autostart],
+        selectSet=[to_autostart] if via_manager else [],
     )
+    host_properties = list(HOST_PROPERTIES)
+    if not via_manager:
+        host_properties.append("config.autoStart")
     props = [
         pc.PropertySpec(type=vim.VirtualMachine, pathSet=list(VM_PROPERTIES)),
-        pc.PropertySpec(type=vim.HostSystem, pathSet=list(HOST_PROPERTIES)),
-        pc.PropertySpec(type=vim.host.AutoStartManager, pathSet=["config"]),
+        pc.PropertySpec(type=vim.HostSystem, pathSet=host_properties),
         pc.PropertySpec(type=vim.Datastore, pathSet=list(DATASTORE_PROPERTIES)),
         pc.PropertySpec(type=vim.ComputeResource, pathSet=list(PARENT_PROPERTIES)),
         pc.PropertySpec(type=vim.Datacenter, pathSet=list(PARENT_PROPERTIES)),
         pc.PropertySpec(type=vim.Folder, pathSet=list(PARENT_PROPERTIES)),
     ]
+    if via_manager:
+        props.append(pc.PropertySpec(type=vim.host.AutoStartManager, pathSet=["config"]))
     return pc.FilterSpec(
         objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[to_objects])], propSet=props
     )
@@ -477,7 +487,27 @@ def retrieve_objects(session: Session) -> dict[str, dict[str, Any]]:
     session.ensure()
     collector = session.content.propertyCollector
     options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=5000)
-    answer = invoke_raw(collector, "RetrievePropertiesEx", [_filter_spec(session.view)], options)
+    try:
+        answer = invoke_raw(
+            collector,
+            "RetrievePropertiesEx",
+            [_filter_spec(session.view, session.autostart_via_manager)],
+            options,
+        )
+    except (vmodl.fault.InvalidArgument, vmodl.query.InvalidProperty) as err:
+        if not session.autostart_via_manager:
+            raise
+        # A vCenter that does not follow the property path to the autostart managers:
+        # read each host's copy of the config instead, from now on for this session.
+        log.warning(
+            "property collector refused the traversal to autostart managers,"
+            " reading config.autoStart of each host instead",
+            extra={"fields": {"target": session.target.name, "reason": describe(err)}},
+        )
+        session.autostart_via_manager = False
+        answer = invoke_raw(
+            collector, "RetrievePropertiesEx", [_filter_spec(session.view, False)], options
+        )
     objects, token = parse_retrieve_result(answer)
     while token:
         more, token = parse_retrieve_result(

@@ -138,6 +138,11 @@ class Vcsim(Peer):
         vCenter expires sessions or restarts."""
         self.control("/sessions/revoke", {})
 
+    def refuse_path_traversal(self, refuse: bool = True) -> None:
+        """Answer InvalidProperty to a RetrievePropertiesEx whose traversal follows a
+        property path (configManager.autoStartManager), as a stricter vCenter might."""
+        self.control("/faults", {"refuse_path_traversal": refuse})
+
     def clear_perf(self) -> None:
         self.control("/perf", method="DELETE")
 

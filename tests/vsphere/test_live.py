@@ -35,6 +35,27 @@ def test_autostart_matrix(vcsim: Vcsim, start_exporter: Start) -> None:
     assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H1") == 0
 
 
+def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_exporter: Start) -> None:
+    """A vCenter that refuses the property-path traversal to the autostart managers: the
+    exporter reads each host's config.autoStart instead and says so once."""
+    vcsim.refuse_path_traversal()
+    expected = scenario.autostart_matrix(vcsim)
+    exporter = start_exporter([vcsim.target()])
+    before = vcsim.calls().get("RetrievePropertiesEx", 0)
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    for vm, want in expected.items():
+        assert value(text, "hypervisor_vm_autostart_enabled", vm=vm) == want["enabled"], vm
+        assert values(text, "hypervisor_vm_autostart_order", vm=vm) == (
+            [] if want["order"] is None else [want["order"]]
+        ), vm
+    assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H0") == 1
+    exporter.metrics()
+    # refused once, then one retrieval per scrape
+    assert vcsim.calls()["RetrievePropertiesEx"] - before == 3
+    assert exporter.log_tail(30).count("refused the traversal to autostart managers") == 1
+
+
 def test_power_change_between_scrapes(vcsim: Vcsim, start_exporter: Start) -> None:
     exporter = start_exporter([vcsim.target()])
     vm = {"target": "vc", "host": "DC0_H1", "vm": "DC0_H1_VM3"}

@@ -91,6 +91,23 @@ def test_system_default_follows_host_defaults(lab: dict[str, Any]) -> None:
     assert set(series(out, fam.VM_AUTOSTART_ENABLED).values()) == {0}
 
 
+def test_autostart_from_host_config_copy(lab: dict[str, Any], samples: SampleSet) -> None:
+    """The fallback read (each host's config.autoStart, no managers) gives the same."""
+    data = copy.deepcopy(lab)
+    objects = data["objects"]
+    for host in [o for o in objects.values() if o["type"] == "HostSystem"]:
+        manager = objects.pop(host.pop("configManager.autoStartManager"))
+        host["config.autoStart"] = manager["config"]
+    out = snapshot_samples(T, Snapshot.from_dict(data))
+    for family in (
+        fam.VM_AUTOSTART_ENABLED,
+        fam.VM_AUTOSTART_ORDER,
+        fam.VM_AUTOSTART_DELAY,
+        fam.HOST_AUTOSTART_ENABLED,
+    ):
+        assert out.series[family] == samples.series[family], family.name
+
+
 def test_power_states_and_connection(samples: SampleSet) -> None:
     running = series(samples, fam.VM_POWER_STATE.family, state="running")
     assert sum(running.values()) == 6 + 6 - 1  # H0 and H1 VMs except the powered-off one

@@ -24,6 +24,8 @@ type control struct {
 	mu        sync.Mutex
 	calls     map[string]int  // SOAP method name -> requests seen
 	sessions  map[string]bool // session cookie -> revoked
+	// refuse traversal specs with a property path (as a vCenter might): InvalidProperty
+	refusePathTraversal int32
 }
 
 func newControl(perf *perfManager) *control {
@@ -31,6 +33,9 @@ func newControl(perf *perfManager) *control {
 }
 
 var soapMethod = regexp.MustCompile(`<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)`)
+
+// a TraversalSpec whose path is a nested property path (configManager.autoStartManager)
+var traversalPath = regexp.MustCompile(`<path>\w+\.\w+`)
 
 // wrap counts SOAP calls by method (tests check "one login across many scrapes") and
 // delays each by the configured latency (tests slow the simulator past a timeout).
@@ -59,6 +64,11 @@ func (c *control) wrap(next http.Handler) http.Handler {
 				notAuthenticated(w)
 				return
 			}
+			if method == "RetrievePropertiesEx" && atomic.LoadInt32(&c.refusePathTraversal) == 1 &&
+				traversalPath.Match(body) {
+				invalidProperty(w, "configManager.autoStartManager")
+				return
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if ms := atomic.LoadInt64(&c.latencyMs); ms > 0 {
@@ -78,6 +88,32 @@ func notAuthenticated(w http.ResponseWriter) {
 <soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>The session is not authenticated.</faultstring>
 <detail><NotAuthenticatedFault xmlns="urn:vim25" xsi:type="NotAuthenticated"><object type="Folder">group-d1</object><privilegeId>System.View</privilegeId></NotAuthenticatedFault></detail>
 </soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+}
+
+func invalidProperty(w http.ResponseWriter, name string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring></faultstring>
+<detail><InvalidPropertyFault xmlns="urn:vim25" xsi:type="InvalidProperty"><name>`+name+`</name></InvalidPropertyFault></detail>
+</soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+}
+
+// faults switches on behaviour of vCenters other than the simulator's.
+func (c *control) faults(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefusePathTraversal bool `json:"refuse_path_traversal"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var v int32
+	if req.RefusePathTraversal {
+		v = 1
+	}
+	atomic.StoreInt32(&c.refusePathTraversal, v)
+	reply(w, http.StatusOK, req)
 }
 
 // revokeSessions makes every session seen so far invalid, like vCenter expiring them.
@@ -105,6 +141,7 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/vm", c.vm)
 	mux.HandleFunc("/perf", c.perfSamples)
 	mux.HandleFunc("/sessions/revoke", c.revokeSessions)
+	mux.HandleFunc("/faults", c.faults)
 	return mux
 }
 
