@@ -17,8 +17,9 @@ POWER_STATES = ("running", "stopped", "paused", "suspended", "crashed", "unknown
 CONNECTION_STATES = ("connected", "disconnected", "not_responding")
 
 WINDOW_NOTE = (
-    " Computed over the window between this collection and the previous one of the same"
-    " target, so the series is absent on the first collection after the exporter starts."
+    " libvirt: computed over the window between this collection and the previous one of"
+    " the same target, so the series is absent on the first collection after the exporter"
+    " starts. vSphere: over vCenter's latest 20 s realtime sample."
 )
 
 # --- VMs ---------------------------------------------------------------------------------
@@ -33,7 +34,8 @@ VM_POWER_STATE = StateSet(
         "hypervisor_vm_power_state",
         "VM power state as a state set, exactly one state is 1. libvirt: running and blocked"
         " and shutting down are running, shut off is stopped, pmsuspended is suspended."
-        " vSphere: runtime.powerState poweredOn/poweredOff/suspended.",
+        " vSphere: runtime.powerState poweredOn/poweredOff/suspended; unknown while the VM's"
+        " host is disconnected or not responding (vCenter's state is then stale).",
         (*VM, "state"),
     ),
     POWER_STATES,
@@ -48,14 +50,16 @@ VM_AUTOSTART_ENABLED = Family(
 )
 VM_AUTOSTART_ORDER = Family(
     "hypervisor_vm_autostart_order",
-    "Position of the VM in its host's autostart sequence (vSphere powerInfo startOrder,"
-    " -1 resolved to the host default). Absent where the platform has no order (libvirt).",
+    "Position of the VM in its host's autostart sequence (vSphere powerInfo startOrder;"
+    " -1, any order, resolved to one after the host's last ordered VM, where ESXi starts"
+    " them). Present for VMs in the host's powerInfo; absent on libvirt.",
     VM,
 )
 VM_AUTOSTART_DELAY = Family(
     "hypervisor_vm_autostart_delay_seconds",
     "Seconds the host waits after starting this VM before the next one (vSphere powerInfo"
-    " startDelay, -1 resolved to the host default). Absent on libvirt.",
+    " startDelay, -1 resolved to the host's autostart defaults startDelay). Present for VMs"
+    " in the host's powerInfo; absent on libvirt.",
     VM,
 )
 VM_BOOT_TIMESTAMP = Family(
@@ -67,15 +71,16 @@ VM_BOOT_TIMESTAMP = Family(
 VM_GUEST_TOOLS_RUNNING = Family(
     "hypervisor_vm_guest_tools_running",
     "1 when the guest agent answers: VMware Tools runningStatus guestToolsRunning on"
-    " vSphere, the qemu guest agent channel connected on libvirt. Running VMs only.",
+    " vSphere (guest.toolsRunningStatus; absent where Tools are not installed), the qemu"
+    " guest agent channel connected on libvirt. Running VMs only.",
     VM,
 )
 VM_DISK_QUEUE_LENGTH = Family(
     "hypervisor_vm_disk_queue_length",
     "Average number of outstanding I/O requests on the VM's disk (iostat aqu-sz). libvirt:"
     " growth of the block device's read, write and flush time counters divided by wall"
-    " time. vSphere: disk.maxQueueDepth-free estimate from"
-    " virtualDisk.readOIO and writeOIO." + WINDOW_NOTE,
+    " time. vSphere: virtualDisk.readOIO.latest + virtualDisk.writeOIO.latest per virtual"
+    " disk, ESXi's average over its 20 s realtime sample." + WINDOW_NOTE,
     (*VM, "disk"),
 )
 VM_PACKET_LOSS_RATIO = Family(
@@ -134,15 +139,15 @@ HOST_MAINTENANCE_MODE = Family(
 )
 HOST_BOOT_TIMESTAMP = Family(
     "hypervisor_host_boot_timestamp_seconds",
-    "Unix time the host booted: vSphere runtime.bootTime; libvirt only on a local"
+    "Unix time the host booted: vSphere summary.runtime.bootTime; libvirt only on a local"
     " connection (/proc/stat btime of the exporter's own machine).",
     HOST,
 )
 HOST_CPU_IDLE_RATIO = Family(
     "hypervisor_host_cpu_idle_ratio",
     "Share of the host's CPU time spent idle, 0..1. libvirt: node CPU stats idle /"
-    " (user + kernel + idle + iowait). vSphere: cpu.idle summation over the sample interval"
-    " and cores." + WINDOW_NOTE,
+    " (user + kernel + idle + iowait). vSphere: cpu.idle.summation (ms idle summed over"
+    " logical CPUs) / (20 s sample interval x summary.hardware.numCpuThreads)." + WINDOW_NOTE,
     HOST,
 )
 HOST_MEMORY_USAGE_RATIO = Family(
@@ -157,18 +162,25 @@ HOST_MEMORY_TOTAL = Family(
     "Physical memory of the host in bytes.",
     HOST,
 )
+HOST_AUTOSTART_ENABLED = Family(
+    "hypervisor_host_autostart_enabled",
+    "1 when the host will start VMs on boot at all: vSphere HostAutoStartManager"
+    " config.defaults.enabled. Absent on libvirt (per domain only).",
+    HOST,
+)
 HOST_DISK_QUEUE_LENGTH = Family(
     "hypervisor_host_disk_queue_length",
     "Average number of outstanding I/O requests on a host storage device (iostat aqu-sz)."
     " libvirt, local connections only: weighted time in queue from /proc/diskstats."
-    " vSphere: disk.queueLatency-based Little's law per device." + WINDOW_NOTE,
+    " vSphere, per device by Little's law: disk.commands.summation / 20 s interval x"
+    " disk.totalLatency.average (queue and device time)." + WINDOW_NOTE,
     (*HOST, "device"),
 )
 HOST_PACKET_LOSS_RATIO = Family(
     "hypervisor_host_network_packet_loss_ratio",
     "Dropped packets / (packets + dropped packets) on a host network interface. libvirt,"
     " local connections only: /proc/net/dev. vSphere: net.packetsRx/Tx and"
-    " net.droppedRx/Tx per vmnic." + WINDOW_NOTE,
+    " net.droppedRx/Tx.summation per vmnic." + WINDOW_NOTE,
     (*HOST, "interface"),
 )
 

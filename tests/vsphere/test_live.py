@@ -1,0 +1,271 @@
+"""The real exporter process against the project's vCenter simulator, end to end: what a
+user sees on /metrics when vCenter changes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.peers.exporter import Exporter
+from tests.peers.exposition import parse, value, values
+from tests.peers.process import wait_until
+from tests.peers.vcsim import Vcsim
+from tests.vsphere import scenario
+
+Start = Callable[..., Exporter]
+
+
+def test_autostart_matrix(vcsim: Vcsim, start_exporter: Start) -> None:
+    expected = scenario.autostart_matrix(vcsim)
+    text = start_exporter([vcsim.target()]).metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    for vm, want in expected.items():
+        host = vm.rsplit("_", 1)[0]
+        labels = {"target": "vc", "host": host, "vm": vm}
+        assert value(text, "hypervisor_vm_autostart_enabled", **labels) == want["enabled"], vm
+        for name, key in (("order", "order"), ("delay_seconds", "delay")):
+            found = values(text, f"hypervisor_vm_autostart_{name}", **labels)
+            assert found == ([] if want[key] is None else [want[key]]), (vm, name)
+        assert (
+            value(text, "hypervisor_vm_power_state", **labels, state="running") == want["running"]
+        ), vm
+    assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H0") == 1
+    assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H1") == 0
+
+
+def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_exporter: Start) -> None:
+    """A vCenter that refuses the property-path traversal to the autostart managers: the
+    exporter reads each host's config.autoStart instead and says so once."""
+    vcsim.refuse_path_traversal()
+    expected = scenario.autostart_matrix(vcsim)
+    exporter = start_exporter([vcsim.target()])
+    before = vcsim.calls().get("RetrievePropertiesEx", 0)
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    for vm, want in expected.items():
+        assert value(text, "hypervisor_vm_autostart_enabled", vm=vm) == want["enabled"], vm
+        assert values(text, "hypervisor_vm_autostart_order", vm=vm) == (
+            [] if want["order"] is None else [want["order"]]
+        ), vm
+    assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H0") == 1
+    exporter.metrics()
+    # refused once, then one retrieval per scrape
+    assert vcsim.calls()["RetrievePropertiesEx"] - before == 3
+    assert exporter.log_tail(30).count("refused the traversal to autostart managers") == 1
+
+
+def test_power_change_between_scrapes(vcsim: Vcsim, start_exporter: Start) -> None:
+    exporter = start_exporter([vcsim.target()])
+    vm = {"target": "vc", "host": "DC0_H1", "vm": "DC0_H1_VM3"}
+    first = exporter.metrics()
+    assert value(first, "hypervisor_vm_power_state", **vm, state="running") == 1
+    booted = value(first, "hypervisor_vm_boot_timestamp_seconds", **vm)
+
+    si = vcsim.connect()
+    moid = scenario.vm_ids(vcsim)["DC0_H1_VM3"]
+    scenario.power(si, moid, on=False)
+    second = exporter.metrics()
+    assert value(second, "hypervisor_vm_power_state", **vm, state="stopped") == 1
+    assert value(second, "hypervisor_vm_power_state", **vm, state="running") == 0
+    assert values(second, "hypervisor_vm_boot_timestamp_seconds", **vm) == []
+
+    before = time.time()
+    scenario.power(si, moid, on=True)
+    third = exporter.metrics()
+    assert value(third, "hypervisor_vm_power_state", **vm, state="running") == 1
+    rebooted = value(third, "hypervisor_vm_boot_timestamp_seconds", **vm)
+    assert rebooted > booted and rebooted >= before - 1
+
+
+def test_host_not_responding(vcsim: Vcsim, start_exporter: Start) -> None:
+    exporter = start_exporter([vcsim.target()])
+    assert (
+        value(
+            exporter.metrics(), "hypervisor_host_connection_state", host="DC0_H2", state="connected"
+        )
+        == 1
+    )
+    vcsim.set_host("DC0_H2", connection_state="notResponding")
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    states = {
+        labels["state"]: v
+        for labels, v in parse(text)["hypervisor_host_connection_state"]
+        if labels["host"] == "DC0_H2"
+    }
+    assert states == {"connected": 0, "disconnected": 0, "not_responding": 1}
+    # its VMs' power state is stale in vCenter: unknown, and no CPU sample for the host
+    assert values(text, "hypervisor_vm_power_state", host="DC0_H2", state="unknown") == [1] * 6
+    assert values(text, "hypervisor_host_cpu_idle_ratio", host="DC0_H2") == []
+    assert values(text, "hypervisor_host_cpu_idle_ratio", host="DC0_H1") != []
+
+    vcsim.set_host("DC0_H2", connection_state="connected")
+    text = exporter.metrics()
+    assert value(text, "hypervisor_host_connection_state", host="DC0_H2", state="connected") == 1
+    assert values(text, "hypervisor_vm_power_state", host="DC0_H2", state="running") == [1] * 6
+
+
+def test_injected_drops_and_queues(vcsim: Vcsim, start_exporter: Start) -> None:
+    want = scenario.inject_load(vcsim)
+    text = start_exporter([vcsim.target()]).metrics()
+    host = {"target": "vc", "host": "DC0_H0"}
+    vm = {**host, "vm": "DC0_H0_VM0"}
+    assert value(text, "hypervisor_host_cpu_idle_ratio", **host) == pytest.approx(want["cpu_idle"])
+    assert value(
+        text, "hypervisor_host_network_packet_loss_ratio", **host, interface="vmnic0"
+    ) == pytest.approx(want["host_loss"])
+    assert value(
+        text, "hypervisor_host_disk_queue_length", **host, device="naa.1"
+    ) == pytest.approx(want["host_queue"])
+    assert value(text, "hypervisor_vm_disk_queue_length", **vm, disk="scsi0:0") == pytest.approx(
+        want["vm_queue"]
+    )
+    assert value(
+        text, "hypervisor_vm_network_packet_loss_ratio", **vm, interface="4000"
+    ) == pytest.approx(want["vm_loss"])
+    # over the alert thresholds: queue > 50 and loss > 0.001
+    assert want["host_queue"] > 50 and want["vm_queue"] > 50 and want["host_loss"] > 0.001
+
+    vcsim.clear_perf()
+    vcsim.inject_perf("DC0_H0", "net.packetsRx.summation", "vmnic0", 5000)
+    text = start_exporter([vcsim.target()]).metrics()
+    assert value(text, "hypervisor_host_network_packet_loss_ratio", **host, interface="vmnic0") == 0
+
+
+def test_duplicate_names_in_two_folders(vcsim: Vcsim, start_exporter: Start) -> None:
+    scenario.duplicate_name(vcsim, "DC0_H0_VM5", "DC0_H0_VM0")
+    text = start_exporter([vcsim.target()]).metrics()
+    info = [labels for labels, _ in parse(text)["hypervisor_vm_info"] if labels["host"] == "DC0_H0"]
+    twins = sorted(labels["vm"] for labels in info if labels["vm"].startswith("DC0_H0_VM0"))
+    assert len(twins) == 2 and twins[0] != twins[1], twins
+    ids = {v["Name"]: v["Moid"] for v in vcsim.inventory()["vms"] if v["HostName"] == "DC0_H0"}
+    assert len(ids) == 5  # the simulator agrees: two VMs, one name
+    # each twin carries its own autostart and power series
+    for twin in twins:
+        assert value(text, "hypervisor_vm_power_state", vm=twin, state="running") == 1
+
+
+def test_guest_tools(vcsim: Vcsim, start_exporter: Start) -> None:
+    vcsim.set_vm("DC0_H0_VM0", tools_running=True)
+    vcsim.set_vm("DC0_H0_VM1", tools_running=False)
+    text = start_exporter([vcsim.target()]).metrics()
+    assert value(text, "hypervisor_vm_guest_tools_running", vm="DC0_H0_VM0") == 1
+    assert value(text, "hypervisor_vm_guest_tools_running", vm="DC0_H0_VM1") == 0
+    assert values(text, "hypervisor_vm_guest_tools_running", vm="DC0_H0_VM2") == []
+
+
+@pytest.mark.slow
+def test_two_thousand_vms(start_vcsim: Callable[..., Vcsim], start_exporter: Start) -> None:
+    sim = start_vcsim(clusters=2, hosts=10, vms=1000)
+    assert sim.state["vms"] == 2000
+    exporter = start_exporter([sim.target(timeout=30)])
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    samples = parse(text)
+    assert len(samples["hypervisor_vm_info"]) == 2000
+    assert len(samples["hypervisor_vm_power_state"]) == 2000 * 6
+    assert len(samples["hypervisor_host_info"]) == 20
+    clusters = {labels["cluster"] for labels, _ in samples["hypervisor_vm_info"]}
+    assert clusters == {"DC0_C0", "DC0_C1"}
+    # one property-collector round trip per scrape, however many VMs
+    before = sim.calls()
+    exporter.metrics()
+    after = sim.calls()
+    assert after.get("RetrievePropertiesEx", 0) - before.get("RetrievePropertiesEx", 0) == 1
+    assert after.get("Login", 0) == 1
+
+
+def test_slow_vcenter_times_out_while_other_target_is_served(
+    vcsim: Vcsim, start_exporter: Start
+) -> None:
+    demo = {"name": "demo", "kind": "libvirt", "uri": "test:///default"}
+    exporter = start_exporter([vcsim.target(timeout=1), demo])
+    assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
+    vcsim.set_latency(3000)
+    started = time.monotonic()
+    text = exporter.metrics()
+    assert time.monotonic() - started < 2.5  # cut at the target's timeout, not vCenter's pace
+    assert value(text, "hypervisor_target_up", target="vc", kind="vsphere") == 0
+    assert value(text, "hypervisor_target_up", target="demo", kind="libvirt") == 1
+    assert values(text, "hypervisor_vm_info", target="demo") != []
+    assert values(text, "hypervisor_vm_info", target="vc") == []
+    assert "collection timed out after 1s" in exporter.log_tail(50)
+
+    vcsim.set_latency(0)
+
+    def recovered() -> bool:
+        return value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
+
+    wait_until(recovered, 20, "vc target up again")
+
+
+def test_wrong_password(vcsim: Vcsim, start_exporter: Start) -> None:
+    wrong = "Wr0ng-Passw0rd-7731"
+    exporter = start_exporter([vcsim.target(password=wrong)])
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 0
+    assert value(text, "hypervisor_target_collection_errors_total", target="vc") == 1
+    exporter.stop()
+    log = exporter.log_path.read_text()
+    line = next(line for line in log.splitlines() if "collection failed" in line)
+    assert "target=vc" in line and "refused" in line and vcsim.username in line, line
+    assert "incorrect user name or password" in line
+    assert wrong not in log and vcsim.password not in log
+
+
+def test_one_login_across_scrapes_and_logout_at_shutdown(
+    vcsim: Vcsim, start_exporter: Start
+) -> None:
+    exporter = start_exporter([vcsim.target()])
+    for _ in range(15):
+        assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
+    calls = vcsim.calls()
+    assert calls.get("Login") == 1
+    assert calls.get("RetrievePropertiesEx", 0) >= 15
+    exporter.stop()
+    assert vcsim.calls().get("Logout") == 1
+
+
+def test_login_again_when_the_session_is_gone(vcsim: Vcsim, start_exporter: Start) -> None:
+    exporter = start_exporter([vcsim.target()])
+    assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
+    vcsim.revoke_sessions()  # vCenter expired the session (or restarted)
+    text = exporter.metrics()
+    assert value(text, "hypervisor_target_up", target="vc") == 1
+    assert value(text, "hypervisor_target_collection_errors_total", target="vc") == 0
+    assert vcsim.calls().get("Login") == 2
+
+
+def test_tls_verified_against_ca_file(
+    vcsim: Vcsim, start_exporter: Start, tmp_path: object
+) -> None:
+    # Without ca_file the simulator's self-signed certificate is refused: verification is on.
+    target = vcsim.target()
+    del target["ca_file"]
+    exporter = start_exporter([target])
+    assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 0
+    assert "CERTIFICATE_VERIFY_FAILED" in exporter.log_tail(20)
+
+
+def test_perf_samples_follow_the_inventory(vcsim: Vcsim, start_exporter: Start) -> None:
+    """Perf queries for the previous collection's VMs start beside the property retrieval:
+    a VM that stopped loses its samples, one that started or a new session still gets them."""
+    vcsim.inject_perf("DC0_H1_VM3", "virtualDisk.readOIO.latest", "scsi0:0", 7)
+    exporter = start_exporter([vcsim.target()])
+    vm = {"target": "vc", "vm": "DC0_H1_VM3", "disk": "scsi0:0"}
+
+    def queue() -> list[float]:
+        return values(exporter.metrics(), "hypervisor_vm_disk_queue_length", **vm)
+
+    assert queue() == [7]
+    si = vcsim.connect()
+    moid = scenario.vm_ids(vcsim)["DC0_H1_VM3"]
+    scenario.power(si, moid, on=False)
+    assert queue() == []
+    scenario.power(si, moid, on=True)
+    assert queue() == [7]
+    vcsim.revoke_sessions()
+    assert queue() == [7]
+    assert vcsim.calls().get("Login") == 3  # the exporter twice, this test's own session once

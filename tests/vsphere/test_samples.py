@@ -1,0 +1,249 @@
+"""The pure translation from recorded vSphere data to samples (tests/vsphere/data/lab.json,
+recorded from the simulator by tests/vsphere/record.py after the scenarios there)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import families as fam
+from exporter.collectors.vsphere import Snapshot, perf_targets, snapshot_samples
+from exporter.metrics import SampleSet, render
+from tests.vsphere.conftest import DATA
+from tests.vsphere.record import HOST_BOOT
+from tests.vsphere.scenario import CPU_IDLE_MS
+
+T = "lab"
+
+
+@pytest.fixture(scope="module")
+def lab() -> dict[str, Any]:
+    return json.loads((DATA / "lab.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def samples(lab: dict[str, Any]) -> SampleSet:
+    return snapshot_samples(T, Snapshot.from_dict(lab))
+
+
+def series(samples: SampleSet, family: Any, **match: str) -> dict[tuple[str, ...], float]:
+    names = family.labels
+    return {
+        key: value
+        for key, value in samples.series.get(family, {}).items()
+        if all(key[names.index(k)] == v for k, v in match.items())
+    }
+
+
+def one(samples: SampleSet, family: Any, **labels: str) -> float | None:
+    return samples.value(family, target=T, **labels)
+
+
+# The autostart matrix of tests/vsphere/scenario.py: (host, vm) -> enabled, order, delay
+MATRIX = {
+    ("DC0_H0", "DC0_H0_VM0"): (1, 1, 10),
+    ("DC0_H0", "DC0_H0_VM1"): (1, 4, 30),  # systemDefault, order -1, delay -1
+    ("DC0_H0", "DC0_H0_VM2"): (0, 2, 5),  # none
+    ("DC0_H0", "DC0_H0_VM3"): (0, None, None),  # absent from powerInfo
+    ("DC0_H0", "DC0_H0_VM4"): (1, 3, 30),  # powerOn, powered off
+    ("DC0_H1", "DC0_H1_VM0"): (0, 1, 10),  # host defaults disabled
+    ("DC0_H1", "DC0_H1_VM1"): (0, 2, 120),
+    ("DC0_H1", "DC0_H1_VM5"): (0, None, None),
+}
+
+
+@pytest.mark.parametrize(("where", "expected"), MATRIX.items(), ids=[v for _, v in MATRIX])
+def test_autostart_matrix(
+    samples: SampleSet, where: tuple[str, str], expected: tuple[int, int | None, int | None]
+) -> None:
+    host, vm = where
+    enabled, order, delay = expected
+    assert one(samples, fam.VM_AUTOSTART_ENABLED, host=host, vm=vm) == enabled
+    assert one(samples, fam.VM_AUTOSTART_ORDER, host=host, vm=vm) == order
+    assert one(samples, fam.VM_AUTOSTART_DELAY, host=host, vm=vm) == delay
+
+
+def test_host_autostart_flag(samples: SampleSet) -> None:
+    assert one(samples, fam.HOST_AUTOSTART_ENABLED, host="DC0_H0") == 1
+    assert one(samples, fam.HOST_AUTOSTART_ENABLED, host="DC0_H1") == 0
+    assert one(samples, fam.HOST_AUTOSTART_ENABLED, host="DC0_H2") == 0
+
+
+def test_autostart_vm_powered_off_is_visible_to_the_alert(samples: SampleSet) -> None:
+    labels = {"host": "DC0_H0", "vm": "DC0_H0_VM4"}
+    assert one(samples, fam.VM_AUTOSTART_ENABLED, **labels) == 1
+    assert one(samples, fam.VM_POWER_STATE.family, **labels, state="stopped") == 1
+    assert one(samples, fam.VM_POWER_STATE.family, **labels, state="running") == 0
+    assert one(samples, fam.VM_BOOT_TIMESTAMP, **labels) is None  # running VMs only
+
+
+def test_system_default_follows_host_defaults(lab: dict[str, Any]) -> None:
+    """Flipping only the host's defaults flag turns systemDefault and powerOn VMs off."""
+    data = copy.deepcopy(lab)
+    for obj in data["objects"].values():
+        if obj["type"] == "HostAutoStartManager":
+            obj["config"]["defaults"]["enabled"] = False
+    out = snapshot_samples(T, Snapshot.from_dict(data))
+    assert set(series(out, fam.VM_AUTOSTART_ENABLED).values()) == {0}
+
+
+def test_autostart_from_host_config_copy(lab: dict[str, Any], samples: SampleSet) -> None:
+    """The fallback read (each host's config.autoStart, no managers) gives the same."""
+    data = copy.deepcopy(lab)
+    objects = data["objects"]
+    for host in [o for o in objects.values() if o["type"] == "HostSystem"]:
+        manager = objects.pop(host.pop("configManager.autoStartManager"))
+        host["config.autoStart"] = manager["config"]
+    out = snapshot_samples(T, Snapshot.from_dict(data))
+    for family in (
+        fam.VM_AUTOSTART_ENABLED,
+        fam.VM_AUTOSTART_ORDER,
+        fam.VM_AUTOSTART_DELAY,
+        fam.HOST_AUTOSTART_ENABLED,
+    ):
+        assert out.series[family] == samples.series[family], family.name
+
+
+def test_power_states_and_connection(samples: SampleSet) -> None:
+    running = series(samples, fam.VM_POWER_STATE.family, state="running")
+    assert sum(running.values()) == 6 + 6 - 1  # H0 and H1 VMs except the powered-off one
+    # H2 is not responding: its state and its VMs' stale power state are shown as such
+    assert (
+        one(samples, fam.HOST_CONNECTION_STATE.family, host="DC0_H2", state="not_responding") == 1
+    )
+    for state in ("connected", "disconnected"):
+        assert one(samples, fam.HOST_CONNECTION_STATE.family, host="DC0_H2", state=state) == 0
+    unknown = series(samples, fam.VM_POWER_STATE.family, host="DC0_H2", state="unknown")
+    assert len(unknown) == 6 and set(unknown.values()) == {1}
+    # every VM has exactly one state set to 1
+    per_vm: dict[tuple[str, ...], float] = {}
+    for key, value in samples.series[fam.VM_POWER_STATE.family].items():
+        per_vm[key[:3]] = per_vm.get(key[:3], 0) + value
+    assert set(per_vm.values()) == {1}
+
+
+def test_not_responding_host_gets_no_window_families(lab: dict[str, Any]) -> None:
+    data = copy.deepcopy(lab)
+    h2 = next(k for k, o in data["objects"].items() if o.get("name") == "DC0_H2")
+    data["perf"][h2] = {"cpu.idle.summation": {"": [100.0, 20.0]}}  # a stale sample
+    out = snapshot_samples(T, Snapshot.from_dict(data))
+    assert out.value(fam.HOST_CPU_IDLE_RATIO, target=T, host="DC0_H2") is None
+    hosts, vms = perf_targets(Snapshot.from_dict(lab))
+    assert h2 not in hosts
+    h2_vms = {k for k, o in lab["objects"].items() if o.get("runtime.host") == h2}
+    assert not h2_vms & set(vms)
+
+
+def test_host_state(samples: SampleSet) -> None:
+    assert one(samples, fam.HOST_MAINTENANCE_MODE, host="DC0_H1") == 1
+    assert one(samples, fam.HOST_MAINTENANCE_MODE, host="DC0_H0") == 0
+    assert one(samples, fam.HOST_BOOT_TIMESTAMP, host="DC0_H0") == HOST_BOOT
+    assert one(samples, fam.HOST_MEMORY_USAGE_RATIO, host="DC0_H0") == pytest.approx(
+        1404 * 1048576 / 4294430720
+    )
+    info = series(samples, fam.HOST_INFO, host="DC0_H0")
+    assert list(info) == [(T, "DC0_H0", "vsphere", "", "6.5.0")]  # standalone: no cluster
+
+
+def test_injected_perf(samples: SampleSet) -> None:
+    assert one(samples, fam.HOST_CPU_IDLE_RATIO, host="DC0_H0") == pytest.approx(
+        CPU_IDLE_MS / (20 * 1000 * 2)
+    )
+    assert one(
+        samples, fam.HOST_PACKET_LOSS_RATIO, host="DC0_H0", interface="vmnic0"
+    ) == pytest.approx(0.01)
+    assert one(samples, fam.HOST_DISK_QUEUE_LENGTH, host="DC0_H0", device="naa.1") == pytest.approx(
+        60.0
+    )
+    vm = {"host": "DC0_H0", "vm": "DC0_H0_VM0"}
+    assert one(samples, fam.VM_DISK_QUEUE_LENGTH, **vm, disk="scsi0:0") == 55
+    assert one(samples, fam.VM_PACKET_LOSS_RATIO, **vm, interface="4000") == pytest.approx(1 / 200)
+
+
+def test_query_echo_instances_are_not_interfaces(samples: SampleSet) -> None:
+    """The simulator answers instance "*" with one series named "*"; no such interface."""
+    for family in (fam.VM_PACKET_LOSS_RATIO, fam.HOST_PACKET_LOSS_RATIO):
+        assert all("*" not in key for key in samples.series.get(family, {}))
+
+
+def test_duplicate_names_give_two_series(samples: SampleSet) -> None:
+    info = series(samples, fam.VM_INFO, host="DC0_H1")
+    names = sorted(key[2] for key in info)
+    twins = [n for n in names if n.startswith("DC0_H1_VM2")]
+    assert len(twins) == 2 and twins[0] != twins[1], names
+    assert all(n.startswith("DC0_H1_VM2 [vm-") for n in twins)
+    uuids = {key[4] for key in info if key[2] in twins}
+    assert len(uuids) == 2
+    assert samples.duplicates == 0
+
+
+def test_tools(samples: SampleSet) -> None:
+    assert one(samples, fam.VM_GUEST_TOOLS_RUNNING, host="DC0_H0", vm="DC0_H0_VM0") == 1
+    assert one(samples, fam.VM_GUEST_TOOLS_RUNNING, host="DC0_H0", vm="DC0_H0_VM1") == 0
+    # Tools not installed: unknown, no series (the alert must not fire for these)
+    assert one(samples, fam.VM_GUEST_TOOLS_RUNNING, host="DC0_H0", vm="DC0_H0_VM2") is None
+
+
+def test_vm_info_placement(samples: SampleSet) -> None:
+    info = series(samples, fam.VM_INFO, vm="DC0_H0_VM0")
+    ((key, value),) = info.items()
+    assert value == 1
+    _, host, _, platform, uuid, cluster, datacenter = key
+    assert (host, platform, cluster, datacenter) == ("DC0_H0", "vsphere", "", "DC0")
+    assert len(uuid) == 36
+
+
+def test_datastores(samples: SampleSet) -> None:
+    capacity = one(samples, fam.DATASTORE_CAPACITY, datastore="LocalDS_0")
+    free = one(samples, fam.DATASTORE_FREE, datastore="LocalDS_0")
+    assert capacity and free is not None and 0 <= free <= capacity
+    assert one(samples, fam.DATASTORE_ACCESSIBLE, datastore="LocalDS_0") == 1
+
+
+def test_cluster_and_datacenter_from_parents() -> None:
+    objects = {
+        "group-d1": {"type": "Folder", "name": "Datacenters"},
+        "dc-1": {"type": "Datacenter", "name": "Lab", "parent": "group-d1"},
+        "group-h1": {"type": "Folder", "name": "host", "parent": "dc-1"},
+        "group-h2": {"type": "Folder", "name": "rack7", "parent": "group-h1"},
+        "domain-c1": {"type": "ClusterComputeResource", "name": "Gold", "parent": "group-h2"},
+        "host-1": {
+            "type": "HostSystem",
+            "name": "esx1",
+            "parent": "domain-c1",
+            "runtime.connectionState": "connected",
+        },
+        "vm-1": {
+            "type": "VirtualMachine",
+            "name": "db",
+            "runtime.host": "host-1",
+            "runtime.powerState": "poweredOn",
+            "config.uuid": "u1",
+        },
+        "vm-2": {
+            "type": "VirtualMachine",
+            "name": "tpl",
+            "runtime.host": "host-1",
+            "runtime.powerState": "poweredOff",
+            "config.template": True,
+        },
+    }
+    out = snapshot_samples(T, Snapshot(objects))
+    assert list(out.series[fam.VM_INFO]) == [(T, "esx1", "db", "vsphere", "u1", "Gold", "Lab")]
+    # no autostart manager read: no autostart order, the VM does not take part
+    assert one(out, fam.VM_AUTOSTART_ENABLED, host="esx1", vm="db") == 0
+    assert one(out, fam.HOST_AUTOSTART_ENABLED, host="esx1") is None
+
+
+def test_exposition_is_valid(samples: SampleSet) -> None:
+    text = render([samples])
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert {
+        "hypervisor_vm_autostart_enabled",
+        "hypervisor_host_autostart_enabled",
+        "hypervisor_host_cpu_idle_ratio",
+    } <= names

@@ -1,0 +1,115 @@
+"""The XML reader of the two bulk answers, on answers written as vCenter writes them (one
+xsi prefix declared on the envelope; the simulator instead declares it on every value)."""
+
+from __future__ import annotations
+
+import datetime
+
+from exporter.collectors.vsphere_xml import parse_perf, parse_retrieve_result
+
+ENVELOPE = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"'
+    ' xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+    ' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+    "<soapenv:Body>{}</soapenv:Body></soapenv:Envelope>"
+)
+
+RETRIEVE = ENVELOPE.format(
+    '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
+    "<token>1</token>"
+    '<objects><obj type="VirtualMachine">vm-42</obj>'
+    '<propSet><name>name</name><val xsi:type="xsd:string">db &amp; cache</val></propSet>'
+    "<propSet><name>runtime.powerState</name>"
+    '<val xsi:type="VirtualMachinePowerState">poweredOn</val></propSet>'
+    "<propSet><name>runtime.host</name>"
+    '<val type="HostSystem" xsi:type="ManagedObjectReference">host-7</val></propSet>'
+    "<propSet><name>summary.runtime.bootTime</name>"
+    '<val xsi:type="xsd:dateTime">2024-05-01T10:00:00.5Z</val></propSet>'
+    "<propSet><name>config.template</name>"
+    '<val xsi:type="xsd:boolean">false</val></propSet>'
+    '<missingSet><path>guest.toolsStatus</path><fault><fault xsi:type="NoPermission"/>'
+    "</fault></missingSet>"
+    "</objects>"
+    '<objects><obj type="HostSystem">host-7</obj>'
+    "<propSet><name>summary.hardware.memorySize</name>"
+    '<val xsi:type="xsd:long">137438953472</val></propSet>'
+    "<propSet><name>summary.runtime.bootTime</name>"
+    '<val xsi:type="xsd:dateTime">2024-04-30T08:00:00+02:00</val></propSet>'
+    "</objects>"
+    '<objects><obj type="HostAutoStartManager">ha-autostart-mgr-7</obj>'
+    '<propSet><name>config</name><val xsi:type="HostAutoStartManagerConfig">'
+    "<defaults><enabled>true</enabled><startDelay>90</startDelay><stopDelay>120</stopDelay>"
+    "<waitForHeartbeat>false</waitForHeartbeat><stopAction>PowerOff</stopAction></defaults>"
+    '<powerInfo><key type="VirtualMachine">vm-42</key><startOrder>1</startOrder>'
+    "<startDelay>-1</startDelay><waitForHeartbeat>systemDefault</waitForHeartbeat>"
+    "<startAction>PowerOn</startAction><stopDelay>-1</stopDelay>"
+    "<stopAction>SystemDefault</stopAction></powerInfo>"
+    "</val></propSet></objects>"
+    "</returnval></RetrievePropertiesExResponse>"
+)
+
+
+def test_retrieve_answer() -> None:
+    objects, token = parse_retrieve_result(RETRIEVE.encode())
+    assert token == "1"
+    vm = objects["vm-42"]
+    assert vm == {
+        "type": "VirtualMachine",
+        "name": "db & cache",
+        "runtime.powerState": "poweredOn",
+        "runtime.host": "host-7",
+        "summary.runtime.bootTime": datetime.datetime(
+            2024, 5, 1, 10, 0, 0, 500000, tzinfo=datetime.UTC
+        ).timestamp(),
+        "config.template": False,
+    }
+    host = objects["host-7"]
+    assert host["summary.hardware.memorySize"] == 137438953472
+    assert (
+        host["summary.runtime.bootTime"]
+        == datetime.datetime(2024, 4, 30, 6, 0, tzinfo=datetime.UTC).timestamp()
+    )
+    assert objects["ha-autostart-mgr-7"]["config"] == {
+        "defaults": {"enabled": True, "startDelay": 90},
+        "powerInfo": [
+            {"key": "vm-42", "startAction": "PowerOn", "startOrder": 1, "startDelay": -1}
+        ],
+    }
+
+
+def test_last_page_has_no_token() -> None:
+    page = RETRIEVE.replace("<token>1</token>", "")
+    assert parse_retrieve_result(page.encode())[1] is None
+
+
+PERF = ENVELOPE.format(
+    '<QueryPerfResponse xmlns="urn:vim25">'
+    '<returnval xsi:type="PerfEntityMetric"><entity type="HostSystem">host-7</entity>'
+    "<sampleInfo><timestamp>2024-05-01T10:00:00Z</timestamp><interval>20</interval>"
+    "</sampleInfo>"
+    "<sampleInfo><timestamp>2024-05-01T10:00:20Z</timestamp><interval>20</interval>"
+    "</sampleInfo>"
+    '<value xsi:type="PerfMetricIntSeries"><id><counterId>13</counterId><instance></instance>'
+    "</id><value>30000</value><value>31000</value></value>"
+    '<value xsi:type="PerfMetricIntSeries"><id><counterId>460</counterId>'
+    "<instance>vmnic0</instance></id><value>3</value><value>-1</value></value>"
+    '<value xsi:type="PerfMetricIntSeries"><id><counterId>146</counterId>'
+    "<instance>vmnic0</instance></id></value>"
+    '<value xsi:type="PerfMetricIntSeries"><id><counterId>999</counterId>'
+    "<instance>x</instance></id><value>1</value></value>"
+    "</returnval></QueryPerfResponse>"
+)
+
+
+def test_perf_answer_latest_sample_only() -> None:
+    names = {
+        13: "cpu.idle.summation",
+        460: "net.droppedRx.summation",
+        146: "net.packetsRx.summation",
+    }
+    assert parse_perf(PERF.encode(), names) == {
+        "host-7": {"cpu.idle.summation": {"": [31000.0, 20.0]}},
+        # -1 (no sample), a series without values and an unknown counter are left out
+    }
