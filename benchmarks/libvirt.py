@@ -31,19 +31,19 @@ RUNS = 30
 
 def bare_calls(conn: libvirt.virConnect) -> None:
     """The libvirt calls one collection makes, with nothing around them."""
+    {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
     for dom, stats in conn.getAllDomainStats(
         libvirt.VIR_DOMAIN_STATS_STATE
         | libvirt.VIR_DOMAIN_STATS_BLOCK
         | libvirt.VIR_DOMAIN_STATS_INTERFACE,
         libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT,
     ):
-        dom.name(), dom.UUIDString(), dom.autostart()
+        dom.name(), dom.UUIDString()
         if stats.get("state.state") in (1, 2, 4):
             dom.XMLDesc(0)
     for pool in conn.listAllStoragePools():
         pool.name(), pool.info()
     conn.getCPUStats(-1, 0)
-    conn.getHostname(), conn.getVersion(), conn.getType()
 
 
 def median_seconds(fn: object, runs: int = RUNS) -> float:

@@ -151,9 +151,36 @@ def read_nic_counters(net_dev: str = "/proc/net/dev") -> dict[str, dict[str, int
     return out
 
 
-def read_snapshot(conn: Any, local: bool) -> Snapshot:
+@dataclass
+class Host:
+    """A connection and the facts about its host that do not change while it is open.
+
+    Read once at connect: virConnectGetVersion can wait behind libvirtd's work on a hung
+    VM, and asking it every scrape would let that VM block the whole host.
+    """
+
+    conn: Any
+    hostname: str
+    hypervisor: str  # e.g. "QEMU 7.2.0"
+
+    @classmethod
+    def connect(cls, conn: Any) -> Host:
+        import libvirt
+
+        try:
+            version = conn.getVersion()
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            version = 0
+        return cls(conn, conn.getHostname(), f"{conn.getType()} {_version_string(version)}")
+
+
+def read_snapshot(host: Host, local: bool) -> Snapshot:
     """Reads everything one collection needs. Blocking: runs in the target's lane."""
     import libvirt
+
+    conn = host.conn
 
     def optional(call: Any, *args: Any) -> Any:
         # Drivers differ in what they implement (the test driver has no memory stats).
@@ -194,11 +221,10 @@ def read_snapshot(conn: Any, local: bool) -> Snapshot:
         state, capacity, allocation, available = pool.info()
         pools.append(Pool(pool.name(), state, capacity, allocation, available))
     memory = optional(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
-    hv_version = optional(conn.getVersion)
     return Snapshot(
         taken_at=taken_at,
-        hostname=conn.getHostname(),
-        hypervisor=f"{conn.getType()} {_version_string(hv_version or 0)}",
+        hostname=host.hostname,
+        hypervisor=host.hypervisor,
         domains=domains,
         pools=pools,
         cpu_times=optional(conn.getCPUStats, libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0),
@@ -387,13 +413,13 @@ class LibvirtCollector:
         self.target = target
         self.lane = lane
         self.local = is_local_uri(target.uri)
-        self.connection: KeptConnection[Any] = KeptConnection(
-            lambda: connect(target.uri), lambda conn: conn.close()
+        self.connection: KeptConnection[Host] = KeptConnection(
+            lambda: Host.connect(connect(target.uri)), lambda host: host.conn.close()
         )
         self._previous: Snapshot | None = None
 
     def _read(self) -> Snapshot:
-        return self.connection.use(lambda conn: read_snapshot(conn, self.local))
+        return self.connection.use(lambda host: read_snapshot(host, self.local))
 
     async def collect(self) -> SampleSet:
         try:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from exporter.collectors.libvirt import open_connection, read_snapshot
+from exporter.collectors.libvirt import Host, open_connection, read_snapshot
 from tests.peers.libvirtd import exclusive_libvirtd
 
 
@@ -23,12 +23,12 @@ def main(out: str) -> None:
     with tempfile.TemporaryDirectory() as tmp, exclusive_libvirtd(Path(tmp)) as daemon:
         daemon.define_domain("web01", autostart=True, start=True)
         daemon.define_domain("db01", autostart=True).unlink()
-        conn = open_connection(daemon.uri)
+        host = Host.connect(open_connection(daemon.uri))
         snapshots = []
         for _ in range(2):
-            snapshots.append(dataclasses.asdict(read_snapshot(conn, local=True)))
+            snapshots.append(dataclasses.asdict(read_snapshot(host, local=True)))
             time.sleep(1)
-        conn.close()
+        host.conn.close()
     Path(out).write_text(json.dumps(snapshots, indent=1, sort_keys=True) + "\n")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -115,3 +118,35 @@ def test_exporter_connection_is_read_only(libvirtd: Libvirtd) -> None:
             assert "read only" in str(err).lower() or "read-only" in str(err).lower()
     finally:
         conn.close()
+
+
+def test_one_hung_vm_does_not_block_its_host(libvirtd: Libvirtd, tmp_path: Path) -> None:
+    libvirtd.define_domain("hx-fine", start=True)
+    libvirtd.define_domain("hx-frozen", start=True)
+    qemu = int(Path("/run/libvirt/qemu/hx-frozen.pid").read_text())
+    exporter = Exporter(
+        {"targets": [{"name": "kvm", "kind": "libvirt", "uri": libvirtd.uri, "timeout": 3}]},
+        tmp_path,
+    )
+    try:
+        # Let both VMs settle past libvirt's start-up handling (a QEMU frozen in its first
+        # second can leave libvirtd itself holding the domain), then take a first window.
+        time.sleep(2)
+        exporter.metrics()
+        os.kill(qemu, signal.SIGSTOP)  # its monitor stops answering: a hung VM
+        # The collection that meets the hung monitor first is cut at the timeout...
+        first = exporter.metrics()
+        assert exposition.value(first, "hypervisor_target_up", target="kvm") == 0
+        # ...but the next ones skip that VM's busy monitor and serve the rest of the host.
+        second = exporter.metrics()
+        assert exposition.value(second, "hypervisor_target_up", target="kvm") == 1
+        fine = {"target": "kvm", "vm": "hx-fine"}
+        assert exposition.value(second, "hypervisor_vm_power_state", **fine, state="running") == 1
+        assert exposition.values(second, "hypervisor_vm_network_receive_packets_total", **fine)
+        frozen = {"target": "kvm", "vm": "hx-frozen"}
+        assert exposition.value(second, "hypervisor_vm_autostart_enabled", **frozen) == 0
+        assert not exposition.values(second, "hypervisor_vm_disk_queue_length", **frozen)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(qemu, signal.SIGCONT)
+        exporter.stop()

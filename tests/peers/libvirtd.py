@@ -27,11 +27,15 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # failures raise; n
 LOCK = Path("/run/lock/hypervisor-exporter-libvirtd.lock")
 AUTOSTARTED_MARKER = Path("/run/libvirt/qemu/autostarted")
 PIDFILES = (Path("/run/libvirtd.pid"), Path("/run/virtlogd.pid"))
+# Every domain the harness defines carries this description, so that what an interrupted
+# session left behind can be removed without touching anyone else's domains.
+TEST_DOMAIN_MARKER = "hypervisor-exporter test domain"
 
 DOMAIN_XML = """
 <domain type='qemu'>
   <name>{name}</name>
   <uuid>{uuid}</uuid>
+  <description>{marker}</description>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
@@ -56,6 +60,13 @@ DOMAIN_XML = """
 
 
 def _kill_stale_daemons() -> None:
+    """Whoever holds the lock owns the machine's libvirtd: what an interrupted session left
+    (daemons, and QEMU processes possibly still SIGSTOPped by a test) goes first."""
+    for pidfile in Path("/run/libvirt/qemu").glob("*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
     for pidfile in PIDFILES:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pidfile.read_text().strip())
@@ -79,6 +90,20 @@ class Libvirtd:
             wait_until(lambda: Path("/run/libvirt/virtlogd-sock").exists(), 10, "virtlogd")
         self._libvirtd = Peer("libvirtd", ["libvirtd"], self.workdir)
         self._libvirtd.wait_ready(self._answers, timeout=30)
+
+    def remove_leftover_domains(self) -> None:
+        """Test domains an interrupted session left defined (found by their marker)."""
+        conn = self.connect()
+        try:
+            for dom in conn.listAllDomains():
+                with contextlib.suppress(libvirt.libvirtError):
+                    if TEST_DOMAIN_MARKER not in dom.XMLDesc(0):
+                        continue
+                    if dom.isActive():
+                        dom.destroy()
+                    dom.undefine()
+        finally:
+            conn.close()
 
     def _answers(self) -> bool:
         conn = libvirt.open(self.uri)
@@ -125,7 +150,9 @@ class Libvirtd:
             ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), f"{disk_mb}M"], check=True
         )
         tap = f"hx{uuid.uuid4().hex[:8]}"
-        xml = DOMAIN_XML.format(name=name, uuid=uuid.uuid4(), disk=disk, tap=tap)
+        xml = DOMAIN_XML.format(
+            name=name, uuid=uuid.uuid4(), disk=disk, tap=tap, marker=TEST_DOMAIN_MARKER
+        )
         conn = self.connect()
         try:
             dom = conn.defineXML(xml)
@@ -166,6 +193,7 @@ def exclusive_libvirtd(workdir: Path, timeout: float = 1800) -> Iterator[Libvirt
         daemon = Libvirtd(workdir)
         try:
             daemon.start()
+            daemon.remove_leftover_domains()
             yield daemon
         finally:
             daemon.stop()
