@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from exporter.collectors.iscsi import (
 )
 from exporter.config import IscsiTarget
 from exporter.metrics import render
+from tests.iscsi import iscsiadm
 from tests.iscsi.sysfs_fixture import Connection, Session, build_tree
 
 RUNS = 30
@@ -103,28 +103,10 @@ def iscsiadm_seconds(root: str, runs: int = 3) -> float | None:
     """Median wall time of `iscsiadm -m session` reading the tree as /sys (root only)."""
     if os.geteuid() != 0:
         return None
-    script = 'mount --bind "$1" /sys && exec iscsiadm -m session'
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.run(
-            [
-                "unshare",
-                "--mount",
-                "--net",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-                root,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        proc = iscsiadm.run(Path(root), "-m", "session", timeout=600)
         times.append(time.perf_counter() - started)
         if proc.returncode != 0:
             return None
