@@ -13,18 +13,16 @@ from typing import Any
 
 import pytest
 
+from exporter.collectors.ceph import COMMANDS
 from tests.peers.ceph import CephCluster
 
 DATA = Path(__file__).resolve().parent / "data"
-STATES = ("healthy", "osd-down", "full")
+STATES = ("healthy", "osd-down", "full", "noout")
 
 
 def recorded(state: str) -> dict[str, Any]:
     """The recorded mon_command replies of one cluster state (see tests/ceph/record.py)."""
-    return {
-        key: json.loads((DATA / f"{state}-{key}.json").read_text())
-        for key in ("status", "health", "osd_dump")
-    }
+    return {key: json.loads((DATA / f"{state}-{key}.json").read_text()) for key in COMMANDS}
 
 
 # Package scope: the cluster (about 460 MiB RSS, 300 of it ceph-mgr) stops when tests/ceph
