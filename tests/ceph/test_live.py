@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.peers import exposition
-from tests.peers.ceph import POOL, CephCluster
-from tests.peers.exporter import Exporter
-from tests.peers.process import running
+from harness import exposition
+from harness.ceph import POOL, CephCluster
+from harness.exporter import Exporter
+from harness.process import running
 
 pytestmark = pytest.mark.slow
 
