@@ -246,6 +246,15 @@ CEPH_HEALTH_CHECK = Family(
     " PG_DEGRADED; severity is Ceph's, HEALTH_WARN or HEALTH_ERR. Absent when not active.",
     (T, "check", "severity"),
 )
+CEPH_HEALTH_CHECK_INFO = Family(
+    "hypervisor_ceph_health_check_info",
+    "Always 1 for each active Ceph health check; summary is the cluster's own one-line"
+    " summary of it (mon_command health detail, checks.NAME.summary.message, e.g. \"1 osds"
+    " down\"), whitespace collapsed and cut to 200 characters. A separate family so that"
+    " hypervisor_ceph_health_check keeps one series per check while the summary's numbers"
+    " change; join on target and check.",
+    (T, "check", "severity", "summary"),
+)
 CEPH_HEALTH_CHECK_MUTED = Family(
     "hypervisor_ceph_health_check_muted",
     "1 for an active Ceph health check that an operator muted (`ceph health mute`), 0 for"

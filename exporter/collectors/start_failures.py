@@ -8,16 +8,15 @@ way: `hypervisor_vm_start_failure_timestamp_seconds` and `hypervisor_vm_start_fa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from exporter import families as fam
+from exporter.derive import bounded_message
 from exporter.metrics import SampleSet
 
 DEFAULT_WINDOW = 24 * 3600.0
-REASON_MAX = 200  # characters of the platform's message in the `reason` label
 
 K = TypeVar("K", bound=Hashable)
 
@@ -26,13 +25,6 @@ K = TypeVar("K", bound=Hashable)
 class StartFailure:
     timestamp: float  # Unix seconds
     reason: str
-
-
-def bounded_reason(text: str, limit: int = REASON_MAX) -> str:
-    """The message with whitespace collapsed, cut to `limit` characters (an ellipsis marks a
-    cut), so that one label value cannot carry a stack trace or a whole log."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class StartFailures(Generic[K]):
@@ -46,7 +38,7 @@ class StartFailures(Generic[K]):
         """Keeps `failure` unless a later one is already recorded for the VM."""
         known = self._latest.get(key)
         if known is None or failure.timestamp >= known.timestamp:
-            self._latest[key] = StartFailure(failure.timestamp, bounded_reason(failure.reason))
+            self._latest[key] = StartFailure(failure.timestamp, bounded_message(failure.reason))
 
     def get(self, key: K) -> StartFailure | None:
         return self._latest.get(key)

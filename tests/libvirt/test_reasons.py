@@ -13,12 +13,8 @@ import pytest
 from exporter import families as fam
 from exporter.collectors import libvirt_reasons as reasons
 from exporter.collectors.libvirt import Domain, Snapshot, observe_failures, snapshot_samples
-from exporter.collectors.start_failures import (
-    REASON_MAX,
-    StartFailure,
-    StartFailures,
-    bounded_reason,
-)
+from exporter.collectors.start_failures import StartFailure, StartFailures
+from exporter.derive import MESSAGE_MAX, bounded_message
 
 DATA = Path(__file__).parent / "data"
 STATES = {
@@ -114,8 +110,8 @@ def test_only_system_connections_have_qemu_logs_here() -> None:
 
 def test_a_reason_is_bounded() -> None:
     long = "Cannot access storage file\n   " + "x" * 500
-    bounded = bounded_reason(long)
-    assert len(bounded) == REASON_MAX and bounded.endswith("…")
+    bounded = bounded_message(long)
+    assert len(bounded) == MESSAGE_MAX and bounded.endswith("…")
     assert bounded.startswith("Cannot access storage file x")
 
 
