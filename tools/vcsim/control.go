@@ -64,7 +64,7 @@ func (c *control) wrap(next http.Handler) http.Handler {
 				notAuthenticated(w)
 				return
 			}
-			if method == "RetrievePropertiesEx" && atomic.LoadInt32(&c.refusePathTraversal) == 1 &&
+			if (method == "RetrievePropertiesEx" || method == "CreateFilter") && atomic.LoadInt32(&c.refusePathTraversal) == 1 &&
 				traversalPath.Match(body) {
 				invalidProperty(w, "configManager.autoStartManager")
 				return
@@ -142,6 +142,7 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/perf", c.perfSamples)
 	mux.HandleFunc("/sessions/revoke", c.revokeSessions)
 	mux.HandleFunc("/faults", c.faults)
+	mux.HandleFunc("/updates", c.updates)
 	return mux
 }
 
