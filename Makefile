@@ -3,7 +3,7 @@
 #   make demo   exporter, Prometheus and Alertmanager on loopback with the shipped alerts
 #   make test   installs what the tests need (as root, Debian 12) and runs lint, types and tests
 PY := .venv/bin/python
-LINT_PATHS := $(wildcard exporter tests benchmarks dashboards alerts)
+LINT_PATHS := $(wildcard exporter harness tests benchmarks dashboards alerts)
 ARGS ?=
 
 .PHONY: run demo test lint unit venv bench dashboards render

@@ -29,9 +29,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peers.exporter import Exporter
-from tests.peers.process import Peer, free_port
-from tests.peers.vcsim import Vcsim
+from harness.exporter import Exporter
+from harness.process import Peer, free_port
+from harness.vcsim import Vcsim
 
 ROOT = Path(__file__).resolve().parents[1]
 INCUMBENT_VENV = ROOT / ".cache" / "vmware-exporter-venv"

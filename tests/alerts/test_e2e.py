@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from harness.exporter import Exporter
+from harness.libvirtd import Libvirtd, exclusive_libvirtd
+from harness.process import wait_until
+from harness.prometheus import Alertmanager, Prometheus
 from tests.alerts.conftest import RENDER
 from tests.alerts.webhook import Webhook, alertmanager_config
-from tests.peers.exporter import Exporter
-from tests.peers.libvirtd import Libvirtd, exclusive_libvirtd
-from tests.peers.process import wait_until
-from tests.peers.prometheus import Alertmanager, Prometheus
 
 pytestmark = pytest.mark.slow
 
