@@ -44,9 +44,9 @@ from pathlib import Path
 
 from benchmarks.proxy import ByteProxy
 from exporter.http import GZIP_LEVEL
-from tests.peers.exporter import Exporter
-from tests.peers.process import Peer, free_port
-from tests.peers.vcsim import Vcsim
+from harness.exporter import Exporter
+from harness.process import Peer, free_port
+from harness.vcsim import Vcsim
 
 ROOT = Path(__file__).resolve().parents[1]
 INCUMBENT_VENV = ROOT / ".cache" / "vmware-exporter-venv"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from harness.prometheus import Alertmanager
 from tests.alerts.webhook import Webhook, alertmanager_config
-from tests.peers.prometheus import Alertmanager
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",

@@ -11,8 +11,8 @@ import pytest
 from exporter import families as fam
 from exporter.collectors.ceph import CephDataError, cluster_samples
 from exporter.metrics import SampleSet, render
+from harness import exposition
 from tests.ceph.conftest import STATES, recorded
-from tests.peers import exposition
 
 
 def checks(samples: SampleSet) -> dict[str, str]:

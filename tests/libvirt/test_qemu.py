@@ -10,9 +10,9 @@ from pathlib import Path
 
 import libvirt
 
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.libvirtd import Libvirtd
+from harness import exposition
+from harness.exporter import Exporter
+from harness.libvirtd import Libvirtd
 
 RUNNING, SHUTOFF = 1, 5
 
