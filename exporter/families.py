@@ -249,8 +249,8 @@ CEPH_HEALTH_CHECK = Family(
 CEPH_HEALTH_CHECK_INFO = Family(
     "hypervisor_ceph_health_check_info",
     "Always 1 for each active Ceph health check; summary is the cluster's own one-line"
-    " summary of it (mon_command health detail, checks.NAME.summary.message, e.g. \"1 osds"
-    " down\"), whitespace collapsed and cut to 200 characters. A separate family so that"
+    ' summary of it (mon_command health detail, checks.NAME.summary.message, e.g. "1 osds'
+    ' down"), whitespace collapsed and cut to 200 characters. A separate family so that'
     " hypervisor_ceph_health_check keeps one series per check while the summary's numbers"
     " change; join on target and check.",
     (T, "check", "severity", "summary"),
