@@ -86,7 +86,7 @@ def scrape(url: str, pid: int, runs: Runs | None) -> str:
     cpu = cpu_seconds(pid)
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=600) as response:
-        body = response.read().decode()
+        body: str = response.read().decode()
     wall = time.perf_counter() - started
     if runs is not None:
         runs.wall.append(wall)

@@ -307,7 +307,7 @@ class CephCluster:
                 for s in pgmap.get("pgs_by_state", [])
                 if s["state_name"] == "active+clean"
             )
-            return (
+            return bool(
                 st["health"]["status"] == "HEALTH_OK"
                 and osdmap["num_up_osds"] == osdmap["num_osds"] == self.osd_count
                 and osdmap["num_in_osds"] == self.osd_count

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,10 @@ DOMAIN_XML = """
 """
 
 
+def _gone(path: Path) -> Callable[[], bool]:
+    return lambda: not path.exists()
+
+
 def _kill_stale_daemons() -> None:
     """Whoever holds the lock owns the machine's libvirtd: what an interrupted session left
     (daemons, and QEMU processes possibly still SIGSTOPped by a test) goes first."""
@@ -71,7 +75,7 @@ def _kill_stale_daemons() -> None:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pidfile.read_text().strip())
             os.kill(pid, signal.SIGTERM)
-            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 10, f"stale pid {pid}")
+            wait_until(_gone(Path(f"/proc/{pid}")), 10, f"stale pid {pid}")
 
 
 class Libvirtd:

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 
 def free_port() -> int:
@@ -34,7 +35,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
-        return 200 <= response.status < 300
+        status: int = response.status
+        return 200 <= status < 300
 
 
 class Peer:
@@ -100,8 +102,11 @@ class Peer:
             raise
 
 
+P = TypeVar("P", bound=Peer)
+
+
 @contextlib.contextmanager
-def running(peer: Peer) -> Iterator[Peer]:
+def running(peer: P) -> Iterator[P]:
     try:
         yield peer
     finally:

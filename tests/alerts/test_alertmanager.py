@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.prometheus import Alertmanager
-from tests.alerts.webhook import Webhook, alertmanager_config
+from tests.alerts.webhook import Notification, Webhook, alertmanager_config
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",
@@ -204,7 +204,7 @@ def test_vms_of_one_host_page_once_together(stack: tuple[Alertmanager, Webhook])
         {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "esx2", "vm": "d"},
     )
     settle(webhook, t, {("/pager", "HypervisorVMAutostartFailed", vm) for vm in "abcd"})
-    first = {}
+    first: dict[str, Notification] = {}
     for note, alert in webhook.alerts(target=t):
         first.setdefault(alert["labels"]["vm"], note)
     assert first["a"] is first["b"] is first["c"], "one notification for the host's VMs"

@@ -33,7 +33,8 @@ def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
 
 @pytest.fixture(scope="module")
 def values() -> dict[str, object]:
-    return yaml.safe_load((CHART / "values.yaml").read_text())
+    loaded: dict[str, object] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return loaded
 
 
 def test_image_config_matches_the_chart(buildah: Buildah, values: dict[str, object]) -> None:
