@@ -6,7 +6,7 @@ PY := .venv/bin/python
 LINT_PATHS := $(wildcard exporter harness tests benchmarks dashboards)
 ARGS ?=
 
-.PHONY: run demo test lint unit venv bench dashboards
+.PHONY: run demo test lint unit venv bench dashboards constraints
 
 venv:
 	scripts/bootstrap.sh run
@@ -36,3 +36,7 @@ bench:
 # Regenerates dashboards/*.json from dashboards/src (Grafana's foundation SDK, test extras).
 dashboards:
 	$(PY) -m dashboards.src.build
+
+# Re-pins constraints.txt to what pip resolves for pyproject.toml today (see the script).
+constraints:
+	scripts/freeze-constraints.sh

@@ -20,7 +20,7 @@ from typing import Any
 
 import libvirt
 
-from harness.process import Peer, wait_until
+from harness.process import Peer, starting, wait_until
 
 URI = "qemu:///system"
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # failures raise; no stderr noise
@@ -180,6 +180,7 @@ class Libvirtd:
 @contextlib.contextmanager
 def exclusive_libvirtd(workdir: Path, timeout: float = 1800) -> Iterator[Libvirtd]:
     """The system libvirtd for this test session alone (waits for other sessions)."""
+    starting("libvirtd")
     if shutil.which("libvirtd") is None:
         raise RuntimeError("libvirtd is not installed: run scripts/install-test-deps.sh")
     LOCK.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,30 @@ from pathlib import Path
 from typing import TypeVar
 
 
+class PeerRefused(RuntimeError):
+    """A peer was about to start where none may (see `refusing_peers`)."""
+
+
+_refusal: list[str] = []  # why peers may not start now; empty: they may
+
+
+@contextlib.contextmanager
+def refusing_peers(reason: str) -> Iterator[None]:
+    """Within this block every peer refuses to start, raising PeerRefused with `reason`.
+    The tests wrap each test that is not marked slow in it, so `make unit` starts none."""
+    _refusal.append(reason)
+    try:
+        yield
+    finally:
+        _refusal.pop()
+
+
+def starting(peer: str) -> None:
+    """Every peer calls this before it starts anything: raises inside `refusing_peers`."""
+    if _refusal:
+        raise PeerRefused(f"{peer} would start here, but {_refusal[-1]}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -50,6 +74,11 @@ class Peer:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
+        # Peers are the programs the exporter talks to or is watched by (libvirtd, Ceph, the
+        # vCenter simulator, Prometheus, ...). The exporter itself is the system under test:
+        # quick tests may run it (it serves in about half a second).
+        if list(argv[1:3]) != ["-m", "exporter"]:
+            starting(name)
         self.name = name
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"

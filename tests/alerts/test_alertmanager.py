@@ -15,6 +15,7 @@ import pytest
 
 from harness.prometheus import Alertmanager
 from tests.alerts.webhook import Notification, Webhook, alertmanager_config
+from tests.conftest import starts_peer
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",
@@ -30,6 +31,7 @@ SEVERITY = {
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Alertmanager, Webhook]]:
     webhook = Webhook()
     workdir: Path = tmp_path_factory.mktemp("alertmanager")
