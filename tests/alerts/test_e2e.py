@@ -105,7 +105,11 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             assert alert["labels"]["severity"] == "critical"
             assert alert["labels"]["target"] == "kvm-e2e"
             assert f"VM {web} on host" in alert["annotations"]["description"]
-            assert "has autostart enabled but is stopped" in alert["annotations"]["description"]
+            # The description quotes the for: in force (the rendered copy's, not the shipped).
+            assert (
+                "has autostart enabled but has been stopped for more than 3 seconds"
+                in alert["annotations"]["description"]
+            )
             assert alert["annotations"]["runbook_url"].endswith(
                 "/docs/runbooks/HypervisorVMAutostartFailed.md"
             )
