@@ -27,6 +27,7 @@ lint:
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 
+# The quick loop: under a minute, starts no peer (tests that start one are marked slow).
 unit:
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
