@@ -16,7 +16,7 @@ from exporter.blocking import WorkerPool
 from exporter.config import Config, TargetConfig
 from exporter.metrics import SampleSet, render
 from exporter.reload import Reloader, ReloadStatus, fingerprint, reload_handler
-from exporter.runner import TargetRunner
+from exporter.runner import CollectionResult, TargetRunner
 from exporter.webconfig import WebConfig, auth_middleware
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,6 +36,7 @@ class Live:
         self.web_config = web_config
         self.reloader: Reloader | None = None
         self.status = ReloadStatus()
+        self.stopping = asyncio.Event()  # set on SIGTERM: scrapes in flight answer at once
 
     def reload_samples(self) -> SampleSet:
         status = self.reloader.status if self.reloader is not None else self.status
@@ -62,8 +63,22 @@ def _scrape_timeout(request: web.Request) -> float | None:
         return None
 
 
-async def _collect(runners: list[TargetRunner], timeout: float | None) -> list[SampleSet]:
-    results = await asyncio.gather(*(runner.scrape(timeout) for runner in runners))
+async def _collect(
+    request: web.Request, runners: list[TargetRunner], timeout: float | None
+) -> list[SampleSet]:
+    scrapes = asyncio.gather(*(runner.scrape(timeout) for runner in runners))
+    stopping = asyncio.ensure_future(request.app[LIVE].stopping.wait())
+    await asyncio.wait((scrapes, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if scrapes.done():
+        results = scrapes.result()
+    else:  # SIGTERM: answer now, the collections are abandoned with the process
+        scrapes.cancel()
+        now = time.time()
+        results = [
+            CollectionResult(SampleSet(), False, 0.0, now, "the exporter is stopping")
+            for _ in runners
+        ]
     out = [result.samples for result in results]
     out.extend(runner.own_samples(result) for runner, result in zip(runners, results, strict=True))
     return out
@@ -71,7 +86,7 @@ async def _collect(runners: list[TargetRunner], timeout: float | None) -> list[S
 
 async def metrics(request: web.Request) -> web.Response:
     runners = list(request.app[RUNNERS].values())
-    sets = await _collect(runners, _scrape_timeout(request))
+    sets = await _collect(request, runners, _scrape_timeout(request))
     sets.append(build_info())
     sets.append(request.app[LIVE].reload_samples())
     body = render(sets) + generate_latest(REGISTRY).decode()
@@ -86,7 +101,7 @@ async def probe(request: web.Request) -> web.Response:
     if name not in runners:
         known = ", ".join(sorted(runners)) or "none"
         raise web.HTTPNotFound(text=f"unknown target {name!r}; configured targets: {known}\n")
-    sets = await _collect([runners[name]], _scrape_timeout(request))
+    sets = await _collect(request, [runners[name]], _scrape_timeout(request))
     return web.Response(text=render(sets), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -32,7 +32,7 @@ from exporter.webconfig import WebConfig, swappable_context
 log = logging.getLogger("exporter")
 
 EXIT_DEADLINE = 4.5  # seconds from SIGTERM to exit; Kubernetes' and systemd's waits are longer
-REQUEST_GRACE = 2.0  # of which in-flight requests may take this long to finish
+REQUEST_GRACE = 1.0  # of which in-flight requests may take this long to finish
 
 
 async def serve(
@@ -96,6 +96,7 @@ async def serve(
     await stop.wait()
     started = time.monotonic()
     log.info("stopping", extra={"fields": {"deadline_seconds": EXIT_DEADLINE}})
+    live.stopping.set()
     # Whatever happens below (a blocked loop, a hung executor thread that asyncio.run
     # would join), the process ends at the deadline; a second signal ends it at once.
     watchdog = threading.Timer(EXIT_DEADLINE, _exit_now, args=("deadline reached",))

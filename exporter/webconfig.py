@@ -253,13 +253,13 @@ def _version(path: str, tls: dict[str, Any], key: str, errors: list[str]) -> ssl
     name = tls.get(key)
     if name is None:
         return None
-    if name not in TLS_VERSIONS:
+    if not isinstance(name, str) or name not in TLS_VERSIONS:
         errors.append(
             f"{path}: tls_server_config: {key} must be one of {', '.join(TLS_VERSIONS)},"
             f" got {name!r}"
         )
         return None
-    return TLS_VERSIONS[name] if isinstance(name, str) else None
+    return TLS_VERSIONS[name]
 
 
 def _readable(path: str, tls: dict[str, Any], key: str, errors: list[str]) -> str | None:
@@ -309,7 +309,8 @@ def _ssl_context(path: str, tls: Any, errors: list[str]) -> ssl.SSLContext | Non
         errors.append(f"{where}: client_auth_type {auth} needs client_ca_file")
     if high is not None and low > high:
         errors.append(
-            f"{where}: min_version {tls['min_version']} is above max_version {tls['max_version']}"
+            f"{where}: min_version {tls.get('min_version', 'TLS12')} is above max_version"
+            f" {tls['max_version']}"
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if low < ssl.TLSVersion.TLSv1_2 and context.security_level > 0:
