@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.faults.peers import fault_peer
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.process import free_port
+from harness import exposition
+from harness.exporter import Exporter
+from harness.faults import fault_peer
+from harness.process import free_port
+
+pytestmark = pytest.mark.slow  # starts the exporter process
 
 
 def run_exporter(*args: str) -> subprocess.CompletedProcess[str]:
