@@ -283,7 +283,8 @@ HOST_MEMORY_USAGE_RATIO = Family(
 )
 HOST_MEMORY_TOTAL = Family(
     "hypervisor_host_memory_bytes",
-    "Physical memory of the host in bytes.",
+    "Physical memory of the host in bytes. libvirt: node memory stats total, or nodeinfo"
+    " memory where the driver has no memory stats. vSphere: summary.hardware.memorySize.",
     HOST,
 )
 HOST_AUTOSTART_ENABLED = Family(

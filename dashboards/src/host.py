@@ -212,7 +212,7 @@ def build() -> dm.Dashboard:
             [
                 query(
                     f"sum by (target, host) (hypervisor_vm_vcpus{{{SEL}}})"
-                    f" / hypervisor_host_cpus{{{SEL}}}",
+                    f" / on (target, host) hypervisor_host_cpus{{{SEL}}}",
                     "vCPUs per CPU",
                     instant=True,
                 )
@@ -229,7 +229,7 @@ def build() -> dm.Dashboard:
             [
                 query(
                     f"sum by (target, host) (hypervisor_vm_memory_bytes{{{SEL}}})"
-                    f" / hypervisor_host_memory_bytes{{{SEL}}}",
+                    f" / on (target, host) hypervisor_host_memory_bytes{{{SEL}}}",
                     "configured",
                     instant=True,
                 )

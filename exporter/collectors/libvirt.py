@@ -514,6 +514,8 @@ def snapshot_samples(
         available = mem.get("free", 0) + mem.get("buffers", 0) + mem.get("cached", 0)
         out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target, host=host)
         out.add(fam.HOST_MEMORY_TOTAL, mem["total"] * 1024, target=target, host=host)
+    elif current.node_info and current.node_info[1] > 0:  # nodeinfo: MiB
+        out.add(fam.HOST_MEMORY_TOTAL, current.node_info[1] * 1024**2, target=target, host=host)
 
     info = current.node_info
     if info:

@@ -147,6 +147,8 @@ async def test_host_cpus_vms_and_pool(tmp_path: Path) -> None:
     _, samples = await two_collections(node(tmp_path))
     text = render([samples])
     assert exposition.value(text, "hypervisor_host_cpus", target="t") == 16
+    # No memory stats on the test driver: nodeinfo's memory (8192000 KiB, in MiB).
+    assert exposition.value(text, "hypervisor_host_memory_bytes", target="t") == 8000 * 1024**2
     # 2400 MHz x 1 node x 2 sockets x 4 cores; hyperthreads not counted, as vCenter does.
     assert exposition.value(text, "hypervisor_host_cpu_capacity_hertz", target="t") == 2400e6 * 8
     by_state = {
