@@ -25,9 +25,9 @@ from exporter.collectors.iscsi import (
     CONNECTION_ATTRS,
     SESSION_ATTRS,
     IscsiCollector,
+    IscsiTarget,
     read_snapshot,
 )
-from exporter.config import IscsiTarget
 from exporter.metrics import render
 from tests.iscsi import iscsiadm
 from tests.iscsi.sysfs_fixture import Connection, Session, build_tree

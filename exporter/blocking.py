@@ -21,10 +21,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class LaneBusyError(Exception):
-    """Every worker slot of a target is held by a call that has not returned."""
-
-
 class WorkerPool:
     """The process-wide thread pool; lanes are carved out of it."""
 
@@ -46,10 +42,6 @@ class WorkerPool:
             )
         return self._executor
 
-    @property
-    def size(self) -> int:
-        return self._slots
-
     def shutdown(self) -> None:
         if self._executor is not None:
             # Do not wait: a thread hung in a library call would block exit forever.
@@ -66,10 +58,6 @@ class Lane:
         self._running: dict[int, tuple[str, float]] = {}
         self._next_id = 0
         self._freed: asyncio.Event | None = None
-
-    @property
-    def busy(self) -> int:
-        return len(self._running)
 
     def oldest_call(self) -> tuple[str, float] | None:
         """(what, seconds running) of the longest-running call, for error messages."""

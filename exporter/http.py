@@ -24,7 +24,6 @@ SCRAPE_TIMEOUT_MARGIN = 0.5
 RUNNERS = web.AppKey("runners", dict[str, TargetRunner])
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", WorkerPool)
-STARTED = web.AppKey("started", float)
 
 
 def build_info() -> SampleSet:
@@ -107,16 +106,11 @@ async def landing(request: web.Request) -> web.Response:
 
 def create_app(config: Config, pool: WorkerPool | None = None) -> web.Application:
     """The application for `config`: one runner and one worker lane per target."""
-    from exporter.collectors import LANE_SLOTS
-
     pool = pool or WorkerPool()
     app = web.Application()
     app[CONFIG] = config
     app[POOL] = pool
-    app[RUNNERS] = {
-        t.name: TargetRunner(t, pool.lane(t.name, LANE_SLOTS[t.kind])) for t in config.targets
-    }
-    app[STARTED] = time.time()
+    app[RUNNERS] = {t.name: TargetRunner.of(t, pool) for t in config.targets}
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
