@@ -54,7 +54,7 @@ class Lane:
     def __init__(self, pool: WorkerPool, name: str, slots: int) -> None:
         self.name = name
         self._pool = pool
-        self._slots = slots
+        self.slots = slots
         self._running: dict[int, tuple[str, float]] = {}
         self._next_id = 0
         self._freed: asyncio.Event | None = None
@@ -70,7 +70,7 @@ class Lane:
         loop = asyncio.get_running_loop()
         if self._freed is None:
             self._freed = asyncio.Event()
-        while len(self._running) >= self._slots:
+        while len(self._running) >= self.slots:
             self._freed.clear()
             await self._freed.wait()  # the caller's timeout cuts this wait
         call_id = self._next_id
