@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from tests.peers.process import free_port, wait_until
-from tests.peers.prometheus import Prometheus
+from harness.process import free_port, wait_until
+from harness.prometheus import Prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS, VMS = 20, 1000

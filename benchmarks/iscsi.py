@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.iscsi
 
-On fixture trees shaped like the kernel's (tests/iscsi/sysfs_fixture.py) with 10, 100 and
+On fixture trees shaped like the kernel's (harness/iscsi_sysfs.py) with 10, 100 and
 1,000 sessions of one connection each: the median time of one full collection (the read
 in the target's worker thread, the samples and their rendering) against the median time
 of opening and reading the same attribute files and listing the same two directories
@@ -29,8 +29,8 @@ from exporter.collectors.iscsi import (
     read_snapshot,
 )
 from exporter.metrics import render
-from tests.iscsi import iscsiadm
-from tests.iscsi.sysfs_fixture import Connection, Session, build_tree
+from harness import iscsiadm
+from harness.iscsi_sysfs import Connection, Session, build_tree
 
 RUNS = 30
 STATES = ("LOGGED_IN", "LOGGED_IN", "LOGGED_IN", "FAILED", "FREE")

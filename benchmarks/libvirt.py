@@ -22,8 +22,8 @@ import libvirt
 from exporter.blocking import WorkerPool
 from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 from exporter.metrics import render
-from tests.libvirt.conftest import node_xml
-from tests.peers.exporter import Exporter
+from harness.exporter import Exporter
+from harness.libvirt_node import node_xml
 
 RUNS = 30
 

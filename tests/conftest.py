@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.libvirtd import Libvirtd, exclusive_libvirtd
+from harness.libvirtd import Libvirtd, exclusive_libvirtd
 
 ROOT = Path(__file__).resolve().parent.parent
 

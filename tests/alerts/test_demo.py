@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from harness.process import wait_until
 from tests.conftest import ROOT
-from tests.peers.process import wait_until
 
 
 def get_json(url: str) -> Any:

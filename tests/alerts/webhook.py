@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from harness.process import free_port
 from tests.alerts.conftest import ALERTMANAGER_EXAMPLE
-from tests.peers.process import free_port
 
 
 @dataclass

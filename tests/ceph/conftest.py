@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers.ceph import CephCluster
+from harness.ceph import CephCluster
 
 DATA = Path(__file__).resolve().parent / "data"
 STATES = ("healthy", "osd-down", "full")

@@ -14,8 +14,8 @@ from typing import Any
 import rados
 
 from exporter.collectors.ceph import COMMANDS
-from tests.peers.ceph import CephCluster
-from tests.peers.process import wait_until
+from harness.ceph import CephCluster
+from harness.process import wait_until
 
 DATA = Path(__file__).resolve().parent / "data"
 

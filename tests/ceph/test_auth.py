@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import exposition
-from tests.peers.ceph import CephCluster
-from tests.peers.exporter import Exporter
-from tests.peers.process import running
+from harness import exposition
+from harness.ceph import CephCluster
+from harness.exporter import Exporter
+from harness.process import running
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import pytest
 from exporter import families as fam
 from exporter.collectors.ceph import CephDataError, cluster_samples
 from exporter.metrics import SampleSet, render
+from harness import exposition
 from tests.ceph.conftest import STATES, recorded
-from tests.peers import exposition
 
 
 def checks(samples: SampleSet) -> dict[str, str]:
@@ -59,6 +59,23 @@ def test_full_cluster_is_an_error() -> None:
     samples = cluster_samples("ceph", recorded("full"))
     assert samples.value(fam.CEPH_HEALTH_STATUS, target="ceph") == 2
     assert checks(samples)["OSD_FULL"] == "HEALTH_ERR"
+
+
+def test_each_check_carries_the_clusters_own_summary() -> None:
+    samples = cluster_samples("ceph", recorded("osd-down"))
+    summaries = {
+        check: (severity, summary)
+        for (_, check, severity, summary) in samples.series[fam.CEPH_HEALTH_CHECK_INFO]
+    }
+    assert summaries == {
+        "OSD_DOWN": ("HEALTH_WARN", "1 osds down"),
+        "PG_DEGRADED": (
+            "HEALTH_WARN",
+            "Degraded data redundancy: 8/24 objects degraded (33.333%), 7 pgs degraded",
+        ),
+    }
+    healthy = cluster_samples("ceph", recorded("healthy"))
+    assert not healthy.series.get(fam.CEPH_HEALTH_CHECK_INFO)
 
 
 def test_muted_check_is_reported_as_muted() -> None:

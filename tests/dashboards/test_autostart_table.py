@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.process import Peer, free_port, http_ok, running, wait_until
+from harness.prometheus import Prometheus
 from tests.dashboards import boards
-from tests.peers.process import Peer, free_port, http_ok, running, wait_until
-from tests.peers.prometheus import Prometheus
 
 # host: (connection state, maintenance mode or None where the platform has none)
 HOSTS = {

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.buildah import Buildah
+from harness.process import free_port, http_ok, running
 from tests.conftest import ROOT
 from tests.helm.conftest import CHART, Helm
-from tests.peers.buildah import Buildah
-from tests.peers.process import free_port, http_ok, running
 
 pytestmark = pytest.mark.slow
 IMAGE = "localhost/hypervisor-exporter:test"

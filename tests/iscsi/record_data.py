@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from exporter.collectors.iscsi import read_snapshot
-from tests.iscsi.sysfs_fixture import Connection, Session, build_tree, standard_sessions
-from tests.peers.process import running
-from tests.peers.tgt import Tgt
+from harness.iscsi_sysfs import Connection, Session, build_tree, standard_sessions
+from harness.process import running
+from harness.tgt import Tgt
 
 DATA = Path(__file__).parent / "data"
 
@@ -53,7 +53,7 @@ def main() -> None:
     _record(
         "mixed.json",
         list(standard_sessions()),
-        "tests/iscsi/sysfs_fixture.py standard_sessions(), read by read_snapshot",
+        "harness/iscsi_sysfs.py standard_sessions(), read by read_snapshot",
     )
     old = list(standard_sessions())
     for session in old:

@@ -14,9 +14,8 @@ import pytest
 
 from exporter import families as fam
 from exporter.collectors.iscsi import IscsiSysfsError, read_snapshot
-from tests.iscsi import iscsiadm
-from tests.iscsi.conftest import collect
-from tests.iscsi.sysfs_fixture import (
+from harness import iscsiadm
+from harness.iscsi_sysfs import (
     Session,
     build_tree,
     connection_dir,
@@ -25,6 +24,7 @@ from tests.iscsi.sysfs_fixture import (
     set_session_state,
     standard_sessions,
 )
+from tests.iscsi.conftest import collect
 
 T = "iscsi-local"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter import families as fam
-from tests.iscsi import iscsiadm
+from harness import iscsiadm
+from harness.iscsi_sysfs import build_tree
+from harness.process import running
+from harness.tgt import Tgt
 from tests.iscsi.conftest import collect
 from tests.iscsi.record_data import sessions_from_discovery
-from tests.iscsi.sysfs_fixture import build_tree
-from tests.peers.process import running
-from tests.peers.tgt import Tgt
 
 IQNS = ["iqn.2026-11.test.hypervisor-exporter:disk1", "iqn.2026-11.test.hypervisor-exporter:disk2"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
+from harness import exposition
+from harness.exporter import Exporter
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.peers.exporter import Exporter
-from tests.peers.vcsim import Vcsim
+from harness.exporter import Exporter
+from harness.vcsim import Vcsim
 
 DATA = Path(__file__).parent / "data"
 

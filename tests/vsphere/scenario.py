@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.peers.vcsim import Vcsim
+from harness.vcsim import Vcsim
 
 CPU_IDLE_MS = 8000  # of 20 s x 2 logical CPUs (the simulator's hosts have 2 threads): 0.2
 

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer, free_port, wait_until
+from harness.process import Peer, free_port, wait_until
 
 # Settings that keep a one-host test cluster HEALTH_OK (see docs/ceph.md): no auth, no
 # automatic out-marking (an OSD killed by a test stays "in"), replicas spread over OSDs on

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.peers.process import Peer, free_port, http_ok
+from harness.process import Peer, free_port, http_ok
 
 
 class Prometheus(Peer):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.peers.process import Peer, free_port, http_ok
+from harness.process import Peer, free_port, http_ok
 
 
 class Exporter(Peer):

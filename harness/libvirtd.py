@@ -20,7 +20,7 @@ from typing import Any
 
 import libvirt
 
-from tests.peers.process import Peer, wait_until
+from harness.process import Peer, wait_until
 
 URI = "qemu:///system"
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # failures raise; no stderr noise

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer
+from harness.process import Peer
 
 DEBIAN_MIRROR = "http://deb.debian.org"
 
