@@ -63,6 +63,7 @@ def demo(tmp_path: Path, *args: str) -> Iterator[Demo]:
     assert not Path(workdir).exists(), "the demo's temporary directory is removed"
 
 
+@pytest.mark.slow  # the demo script starts Prometheus and Alertmanager
 def test_demo_serves_the_shipped_rules_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with demo(tmp_path, "--fast") as running:
         prometheus = running.url(r"Prometheus\s+(http://127\.0\.0\.1:\d+)/")
