@@ -17,8 +17,7 @@ import libvirt
 import pytest
 
 from exporter.blocking import WorkerPool
-from exporter.collectors.libvirt import Domain, LibvirtCollector, PerDomainFallback
-from exporter.config import LibvirtTarget
+from exporter.collectors.libvirt import Domain, LibvirtCollector, LibvirtTarget, PerDomainFallback
 from exporter.metrics import SampleSet, render
 from harness import exposition
 
