@@ -40,6 +40,36 @@ VM_POWER_STATE = StateSet(
     ),
     POWER_STATES,
 )
+VM_POWER_STATE_REASON = Family(
+    "hypervisor_vm_power_state_reason",
+    "Always 1; why the VM is in its current power state, in the platform's own words."
+    " libvirt: the state reason from the bulk stats (state.reason), named after libvirt's"
+    " constant lower-cased (VIR_DOMAIN_SHUTOFF_FAILED is failed: the hypervisor tried to"
+    " start the VM and could not; VIR_DOMAIN_RUNNING_BOOTED is booted; VIR_DOMAIN_PAUSED_IOERROR"
+    " is io_error: paused on a storage error; crashed, panicked, destroyed, shutdown,"
+    " saved, unknown, ...). Read it together with hypervisor_vm_power_state. Not on vSphere.",
+    (*VM, "reason"),
+)
+VM_START_FAILURE_TIMESTAMP = Family(
+    "hypervisor_vm_start_failure_timestamp_seconds",
+    "Unix time of the latest failed start the exporter has a record of; absent when none"
+    " is recorded within the target's start_failure_window (default 24 h). vSphere: the"
+    " createdTime of the latest VmFailedToPowerOnEvent or HA failed-restart event, read"
+    " incrementally from the event history. libvirt: the time in QEMU's log for the domain"
+    " (/var/log/libvirt/qemu/NAME.log, local connections where readable), else the"
+    " lifecycle event (stopped failed or crashed) the connection delivered, else the"
+    " collection that first saw the state reason change to failed or crashed.",
+    VM,
+)
+VM_START_FAILURE_INFO = Family(
+    "hypervisor_vm_start_failure_info",
+    "Always 1, one series per VM: the platform's message for the failure in"
+    " hypervisor_vm_start_failure_timestamp_seconds, whitespace collapsed and cut to 200"
+    " characters. vSphere: the event's fault message (fullFormattedMessage without it)."
+    ' libvirt: the state and its reason as virsh says them ("shut off (failed)"), then'
+    " QEMU's own error line from its log where it wrote one.",
+    (*VM, "reason"),
+)
 VM_AUTOSTART_ENABLED = Family(
     "hypervisor_vm_autostart_enabled",
     "1 when the platform will start this VM when its host boots. libvirt:"
@@ -215,6 +245,15 @@ CEPH_HEALTH_CHECK = Family(
     "1 for each active Ceph health check (mon_command health detail), such as OSD_DOWN or"
     " PG_DEGRADED; severity is Ceph's, HEALTH_WARN or HEALTH_ERR. Absent when not active.",
     (T, "check", "severity"),
+)
+CEPH_HEALTH_CHECK_INFO = Family(
+    "hypervisor_ceph_health_check_info",
+    "Always 1 for each active Ceph health check; summary is the cluster's own one-line"
+    ' summary of it (mon_command health detail, checks.NAME.summary.message, e.g. "1 osds'
+    ' down"), whitespace collapsed and cut to 200 characters. A separate family so that'
+    " hypervisor_ceph_health_check keeps one series per check while the summary's numbers"
+    " change; join on target and check.",
+    (T, "check", "severity", "summary"),
 )
 CEPH_HEALTH_CHECK_MUTED = Family(
     "hypervisor_ceph_health_check_muted",

@@ -23,6 +23,7 @@ from exporter import families as fam
 from exporter.blocking import Lane
 from exporter.collectors.kept import KeptConnection
 from exporter.config import CephTarget, TargetConfig
+from exporter.derive import bounded_message
 from exporter.metrics import SampleSet
 
 # What one collection asks the monitors, keyed by the name the pure code uses.
@@ -82,6 +83,16 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
     for name, check in checks.items():
         severity = check.get("severity", "") if isinstance(check, dict) else ""
         out.add(fam.CEPH_HEALTH_CHECK, 1, **labels, check=name, severity=str(severity))
+        summary = check.get("summary", {}) if isinstance(check, dict) else {}
+        message = summary.get("message", "") if isinstance(summary, dict) else ""
+        out.add(
+            fam.CEPH_HEALTH_CHECK_INFO,
+            1,
+            **labels,
+            check=name,
+            severity=str(severity),
+            summary=bounded_message(str(message)),
+        )
         muted = bool(check.get("muted", False)) if isinstance(check, dict) else False
         out.add(fam.CEPH_HEALTH_CHECK_MUTED, 1 if muted else 0, **labels, check=name)
 

@@ -18,6 +18,7 @@ from tests.alerts.webhook import Webhook, alertmanager_config
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",
+    "HypervisorVMStartFailed": "warning",
     "HypervisorHostDisconnected": "critical",
     "HypervisorTargetDown": "critical",
     "HypervisorCephHealthError": "critical",
@@ -190,6 +191,36 @@ def test_ceph_error_silences_its_warning_and_osd_alert_only(
     )
     settle(webhook, t, {("/pager", "HypervisorCephHealthError", "")})
     settle(webhook, other, {("/tickets", "HypervisorCephHealthWarning", "")})
+
+
+def test_failed_autostart_silences_the_same_vms_start_failure_only(
+    stack: tuple[Alertmanager, Webhook],
+) -> None:
+    alertmanager, webhook = stack
+    t = "kvm-startfail"
+    post(
+        alertmanager,
+        {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "kvm1", "vm": "web"},
+        {"alertname": "HypervisorVMStartFailed", "target": t, "host": "kvm1", "vm": "web"},
+        {"alertname": "HypervisorVMStartFailed", "target": t, "host": "kvm1", "vm": "batch"},
+    )
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorVMAutostartFailed/kvm1/web": False,
+            "HypervisorVMStartFailed/kvm1/web": True,
+            "HypervisorVMStartFailed/kvm1/batch": False,
+        },
+    )
+    settle(
+        webhook,
+        t,
+        {
+            ("/pager", "HypervisorVMAutostartFailed", "web"),
+            ("/tickets", "HypervisorVMStartFailed", "batch"),
+        },
+    )
 
 
 def test_vms_of_one_host_page_once_together(stack: tuple[Alertmanager, Webhook]) -> None:

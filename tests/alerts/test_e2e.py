@@ -103,6 +103,8 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             assert alert["labels"]["severity"] == "critical"
             assert alert["labels"]["target"] == "kvm-e2e"
             assert f"VM {web} on host" in alert["annotations"]["description"]
+            # It leads with libvirt's own reason: the start at boot failed.
+            assert alert["annotations"]["description"].startswith("libvirt: shut off (failed). ")
             # The description quotes the for: in force (the rendered copy's, not the shipped).
             assert (
                 "has autostart enabled but has been stopped for more than 3 seconds"

@@ -26,6 +26,7 @@ from tests.alerts.conftest import (
 # The alerts of the public contract (docs/alerts.md); renaming one breaks users' routing.
 CONTRACT_ALERTS = {
     "HypervisorVMAutostartFailed": "critical",
+    "HypervisorVMStartFailed": "warning",
     "HypervisorHostCPUIdleLow": "warning",
     "HypervisorHostMemoryPressure": "warning",
     "HypervisorDiskQueueHigh": "warning",

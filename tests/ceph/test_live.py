@@ -93,6 +93,13 @@ def test_osd_killed_then_restarted(exporter: Exporter, ceph_cluster: CephCluster
         assert ceph_value(text, "osd_up", osd="osd.0") == 1
         assert ceph_value(text, "health_status") == 1
         assert active_checks(text)["OSD_DOWN"] == "HEALTH_WARN"
+        # The cluster's own words for it, as `ceph health` prints them.
+        summaries = [
+            labels["summary"]
+            for labels, _ in exposition.parse(text)["hypervisor_ceph_health_check_info"]
+            if labels["check"] == "OSD_DOWN"
+        ]
+        assert summaries == ["1 osds down"]
     finally:
         ceph_cluster.restart_osd(1)
     ceph_cluster.wait_healthy()

@@ -61,6 +61,23 @@ def test_full_cluster_is_an_error() -> None:
     assert checks(samples)["OSD_FULL"] == "HEALTH_ERR"
 
 
+def test_each_check_carries_the_clusters_own_summary() -> None:
+    samples = cluster_samples("ceph", recorded("osd-down"))
+    summaries = {
+        check: (severity, summary)
+        for (_, check, severity, summary) in samples.series[fam.CEPH_HEALTH_CHECK_INFO]
+    }
+    assert summaries == {
+        "OSD_DOWN": ("HEALTH_WARN", "1 osds down"),
+        "PG_DEGRADED": (
+            "HEALTH_WARN",
+            "Degraded data redundancy: 8/24 objects degraded (33.333%), 7 pgs degraded",
+        ),
+    }
+    healthy = cluster_samples("ceph", recorded("healthy"))
+    assert not healthy.series.get(fam.CEPH_HEALTH_CHECK_INFO)
+
+
 def test_muted_check_is_reported_as_muted() -> None:
     replies = copy.deepcopy(recorded("osd-down"))
     replies["health"]["checks"]["PG_DEGRADED"]["muted"] = True
