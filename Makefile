@@ -6,7 +6,7 @@ PY := .venv/bin/python
 LINT_PATHS := $(wildcard exporter harness tests benchmarks dashboards alerts)
 ARGS ?=
 
-.PHONY: run demo test lint unit venv bench dashboards render
+.PHONY: run demo test lint unit venv bench dashboards render constraints
 
 venv:
 	scripts/bootstrap.sh run
@@ -27,6 +27,7 @@ lint:
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 
+# The quick loop: under a minute, starts no peer (tests that start one are marked slow).
 unit:
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
@@ -43,3 +44,7 @@ render:
 	$(PY) scripts/sync-chart-files.py
 
 dashboards: render
+
+# Re-pins constraints.txt to what pip resolves for pyproject.toml today (see the script).
+constraints:
+	scripts/freeze-constraints.sh

@@ -17,7 +17,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from exporter.blocking import WorkerPool
@@ -51,7 +51,7 @@ def sessions(count: int) -> list[Session]:
     ]
 
 
-def bare_reads(root: str, objects: list[tuple[str, tuple[str, ...]]]) -> Callable[[], None]:
+def bare_reads(root: str, objects: Sequence[tuple[str, tuple[str, ...]]]) -> Callable[[], None]:
     """The system calls of one collection with nothing around them: list the two class
     directories, open each session's and connection's directory, read its attributes."""
     listings = [f"{root}/class/iscsi_session", f"{root}/class/iscsi_connection"]
@@ -71,7 +71,7 @@ def bare_reads(root: str, objects: list[tuple[str, tuple[str, ...]]]) -> Callabl
     return run
 
 
-def objects_read(root: str) -> list[tuple[str, tuple[str, ...]]]:
+def objects_read(root: str) -> Sequence[tuple[str, tuple[str, ...]]]:
     snapshot = read_snapshot(root)
     return [(f"{root}/class/iscsi_session/{name}", SESSION_ATTRS) for name in snapshot.sessions] + [
         (f"{root}/class/iscsi_connection/{name}", CONNECTION_ATTRS) for name in snapshot.connections

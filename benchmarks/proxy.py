@@ -38,7 +38,7 @@ class ByteProxy:
         if not self._ready.wait(10) or self._server is None:
             raise RuntimeError("byte proxy did not start")
         self.port: int = self._server.sockets[0].getsockname()[1]
-        self.address = f"{listen_host}:{self.port}"
+        self.address: str = f"{listen_host}:{self.port}"
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

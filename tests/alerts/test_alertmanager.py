@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from harness.prometheus import Alertmanager
-from tests.alerts.webhook import Webhook, alertmanager_config
+from tests.alerts.webhook import Notification, Webhook, alertmanager_config
+from tests.conftest import starts_peer
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",
@@ -31,6 +32,7 @@ SEVERITY = {
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Alertmanager, Webhook]]:
     webhook = Webhook()
     workdir: Path = tmp_path_factory.mktemp("alertmanager")
@@ -235,7 +237,7 @@ def test_vms_of_one_host_page_once_together(stack: tuple[Alertmanager, Webhook])
         {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "esx2", "vm": "d"},
     )
     settle(webhook, t, {("/pager", "HypervisorVMAutostartFailed", vm) for vm in "abcd"})
-    first = {}
+    first: dict[str, Notification] = {}
     for note, alert in webhook.alerts(target=t):
         first.setdefault(alert["labels"]["vm"], note)
     assert first["a"] is first["b"] is first["c"], "one notification for the host's VMs"

@@ -77,8 +77,10 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             )
             peers.append(prometheus)
             wait_until(
-                lambda: prometheus.query(
-                    f'hypervisor_vm_power_state{{vm="{web}",state="running"}} == 1'
+                lambda: bool(
+                    prometheus.query(
+                        f'hypervisor_vm_power_state{{vm="{web}",state="running"}} == 1'
+                    )
                 ),
                 30,
                 "Prometheus seeing the VM running",

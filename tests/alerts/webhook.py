@@ -79,7 +79,7 @@ class Webhook:
 
 def alertmanager_config(webhook: Webhook) -> dict[str, Any]:
     """The shipped example, receivers pointed at the webhook, waits cut to a second."""
-    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
     for receiver in config["receivers"]:
         receiver["webhook_configs"][0]["url"] = webhook.url("/" + receiver["name"])
     for route in [config["route"], *config["route"]["routes"]]:

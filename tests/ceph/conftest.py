@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness.ceph import CephCluster
+from tests.conftest import starts_peer
 
 DATA = Path(__file__).resolve().parent / "data"
 STATES = ("healthy", "osd-down", "full")
@@ -30,6 +31,7 @@ def recorded(state: str) -> dict[str, Any]:
 # Package scope: the cluster (about 460 MiB RSS, 300 of it ceph-mgr) stops when tests/ceph
 # is done instead of living on beside other areas' peers until the end of the session.
 @pytest.fixture(scope="package")
+@starts_peer
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     cluster = CephCluster(tmp_path_factory.mktemp("ceph"))
     cluster.start()

@@ -29,6 +29,7 @@ import pytest
 from harness.exporter import Exporter
 from harness.process import wait_until
 from harness.prometheus import Prometheus
+from tests.conftest import starts_peer
 
 NODE_XML = """\
 <node>
@@ -198,6 +199,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
 
 
 @pytest.fixture(scope="session")
+@starts_peer
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("dashboards-lab")
     with lab_targets(workdir) as (targets, kinds, required):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.process import Peer, free_port, http_ok, running, wait_until
 from harness.prometheus import Prometheus
 from tests.dashboards import boards
@@ -63,6 +65,7 @@ def exposition() -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # starts Prometheus
 def test_autostart_table_lists_exactly_the_failed_vms(tmp_path: Path) -> None:
     (tmp_path / "metrics").write_text(exposition())
     port = free_port()

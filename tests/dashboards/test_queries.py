@@ -42,11 +42,13 @@ QUERIES = boards.panel_queries()
 def prometheus_get(lab: Lab, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
     """The API's answer, also on HTTP 400/422, whose body carries the error."""
     url = f"{lab.prometheus.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    answer: dict[str, Any]
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)
+            answer = json.load(response)
     except urllib.error.HTTPError as err:
-        return json.loads(err.read() or b"{}") | {"http_status": err.code}
+        answer = json.loads(err.read() or b"{}") | {"http_status": err.code}
+    return answer
 
 
 @pytest.fixture(scope="session")

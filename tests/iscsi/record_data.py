@@ -18,12 +18,12 @@ from pathlib import Path
 from exporter.collectors.iscsi import read_snapshot
 from harness.iscsi_sysfs import Connection, Session, build_tree, standard_sessions
 from harness.process import running
-from harness.tgt import Tgt
+from harness.tgt import Discovered, Tgt
 
 DATA = Path(__file__).parent / "data"
 
 
-def sessions_from_discovery(found: list, first_sid: int = 1) -> list[Session]:
+def sessions_from_discovery(found: list[Discovered], first_sid: int = 1) -> list[Session]:
     out = []
     for sid, target in enumerate(found, start=first_sid):
         address, _, port = target.portal.rpartition(":")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exporter import families as fam
 from harness import iscsiadm
 from harness.iscsi_sysfs import (
@@ -21,6 +23,8 @@ from harness.iscsi_sysfs import (
     standard_sessions,
 )
 from tests.iscsi.conftest import collect
+
+pytestmark = pytest.mark.slow  # the real iscsiadm waits about a second per session
 
 
 def test_iscsiadm_renders_the_fixture_as_the_collector_reports_it(tree: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.exporter import Exporter
 from harness.iscsi_sysfs import (
     build_tree,
@@ -15,6 +17,7 @@ from harness.process import running, wait_until
 from harness.prometheus import Prometheus
 
 
+@pytest.mark.slow  # starts Prometheus
 def test_documented_queries_follow_a_failing_session(tmp_path: Path) -> None:
     root = build_tree(tmp_path / "sys", standard_sessions())
     config = {"targets": [{"name": "iscsi-local", "kind": "iscsi", "sysfs_root": str(root)}]}

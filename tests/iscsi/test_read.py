@@ -68,6 +68,7 @@ def test_missing_required_attribute(tree: Path) -> None:
         collect(tree)
 
 
+@pytest.mark.slow  # runs the real iscsiadm
 def test_driver_without_persistent_portal(tree: Path) -> None:
     """Some offload drivers export only the current address and port: iscsiadm and the
     collector both fall back to them; a current address that cannot be read (iscsi_tcp

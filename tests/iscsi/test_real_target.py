@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exporter import families as fam
 from harness import iscsiadm
 from harness.iscsi_sysfs import build_tree
@@ -21,6 +23,7 @@ from tests.iscsi.record_data import sessions_from_discovery
 IQNS = ["iqn.2026-11.test.hypervisor-exporter:disk1", "iqn.2026-11.test.hypervisor-exporter:disk2"]
 
 
+@pytest.mark.slow  # starts tgtd
 def test_real_target_names_reach_the_metrics(tmp_path: Path) -> None:
     with running(Tgt(tmp_path)) as tgt:
         for tid, iqn in enumerate(IQNS, start=1):

@@ -192,7 +192,9 @@ async def test_a_crash_is_recorded_from_the_lifecycle_event(libvirtd: Libvirtd) 
     collector.qemu_logs = None  # as on a connection whose logs the exporter cannot read
     try:
         before = await collector.collect()
-        labels = {"target": "kvm", "host": collector.connection.current.hostname, "vm": "hx-crashy"}
+        host = collector.connection.current
+        assert host is not None, "connected after a collection"
+        labels = {"target": "kvm", "host": host.hostname, "vm": "hx-crashy"}
         assert before.value(fam.VM_POWER_STATE_REASON, **labels, reason="booted") == 1
         killed_at = time.time()
         os.kill(int(Path("/run/libvirt/qemu/hx-crashy.pid").read_text()), signal.SIGKILL)

@@ -11,11 +11,13 @@ import pytest
 
 from harness.exporter import Exporter
 from harness.vcsim import Vcsim
+from tests.conftest import starts_peer
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
+@starts_peer
 def start_vcsim(tmp_path: Path) -> Iterator[Callable[..., Vcsim]]:
     started: list[Vcsim] = []
 
