@@ -49,6 +49,8 @@ def placeholders(
             autostart_grace if autostart_grace is not None else table.autostart_grace_seconds
         ),
     }
+    if table.start_failure_recent_seconds is not None:
+        values["start_failure_recent_seconds"] = table.start_failure_recent_seconds
     for alert in table.alerts.values():
         duration = for_duration if for_duration is not None else alert.for_
         values[f"{alert.name}.for"] = duration

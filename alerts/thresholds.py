@@ -77,6 +77,7 @@ class Table:
     runbook_base: str
     autostart_grace_seconds: str
     alerts: dict[str, Alert]
+    start_failure_recent_seconds: str | None = None
 
 
 def _number(text: str, where: str) -> str:
@@ -126,4 +127,12 @@ def load(path: Path = TABLE) -> Table:
             str(raw.get("autostart_grace_seconds")), f"{path.name}: autostart_grace_seconds"
         ),
         alerts=alerts,
+        start_failure_recent_seconds=(
+            _number(
+                str(raw["start_failure_recent_seconds"]),
+                f"{path.name}: start_failure_recent_seconds",
+            )
+            if "start_failure_recent_seconds" in raw
+            else None
+        ),
     )

@@ -319,6 +319,46 @@ CEPH_MONITORS_IN_QUORUM = Family(
     "Monitors in the current quorum (mon_command status, quorum_names).",
     (T,),
 )
+CEPH_OBJECTS_DEGRADED = Family(
+    "hypervisor_ceph_objects_degraded",
+    "Object copies Ceph has fewer of than the pool's size asks for (mon_command status,"
+    " pgmap.degraded_objects; the monitors leave it out while it is 0, so it is 0 then)."
+    " Counts copies, as `ceph -s` does: one object missing two replicas counts 2.",
+    (T,),
+)
+CEPH_OBJECTS_MISPLACED = Family(
+    "hypervisor_ceph_objects_misplaced",
+    "Object copies stored on an OSD other than where CRUSH wants them, waiting to be moved"
+    " (mon_command status, pgmap.misplaced_objects; 0 when the monitors leave it out).",
+    (T,),
+)
+CEPH_OSD_FLAG = Family(
+    "hypervisor_ceph_osd_flag",
+    "1 when the OSD map flag is set (mon_command osd dump, flags), else 0: noup, nodown,"
+    " noout, noin, nobackfill, norebalance, norecover, noscrub, nodeep-scrub, pauserd,"
+    " pausewr and full always, any other flag an operator set only while set. Permanent"
+    " feature flags (sortbitwise, recovery_deletes, purged_snapdirs, pglog_hardlimit) are"
+    " left out.",
+    (T, "flag"),
+)
+CEPH_POOL = (T, "pool")
+CEPH_POOL_STORED = Family(
+    "hypervisor_ceph_pool_stored_bytes",
+    "User data stored in the Ceph pool, before replication or erasure coding (mon_command"
+    " df, pools[].stats.stored; ceph df's STORED).",
+    CEPH_POOL,
+)
+CEPH_POOL_AVAILABLE = Family(
+    "hypervisor_ceph_pool_available_bytes",
+    "User data the Ceph pool can still take before its fullest OSD reaches the full ratio,"
+    " replication accounted for (mon_command df, pools[].stats.max_avail; ceph df's MAX AVAIL).",
+    CEPH_POOL,
+)
+CEPH_POOL_OBJECTS = Family(
+    "hypervisor_ceph_pool_objects",
+    "Objects in the Ceph pool (mon_command df, pools[].stats.objects).",
+    CEPH_POOL,
+)
 CEPH_INFO = Family(
     "hypervisor_ceph_info",
     "Always 1; identifies the Ceph cluster behind a target by its fsid.",

@@ -13,19 +13,17 @@ from typing import Any
 
 import pytest
 
+from exporter.collectors.ceph import COMMANDS
 from harness.ceph import CephCluster
 from tests.conftest import starts_peer
 
 DATA = Path(__file__).resolve().parent / "data"
-STATES = ("healthy", "osd-down", "full")
+STATES = ("healthy", "osd-down", "full", "noout")
 
 
 def recorded(state: str) -> dict[str, Any]:
     """The recorded mon_command replies of one cluster state (see tests/ceph/record.py)."""
-    return {
-        key: json.loads((DATA / f"{state}-{key}.json").read_text())
-        for key in ("status", "health", "osd_dump")
-    }
+    return {key: json.loads((DATA / f"{state}-{key}.json").read_text()) for key in COMMANDS}
 
 
 # Package scope: the cluster (about 460 MiB RSS, 300 of it ceph-mgr) stops when tests/ceph
