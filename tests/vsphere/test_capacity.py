@@ -4,6 +4,7 @@ says, and the realtime samples it serves."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def inventory(sim: Vcsim) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[i
 
     content = sim.connect().RetrieveContent()
 
-    def objects(kind: object) -> list[object]:
+    def objects(kind: object) -> list[Any]:
         view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
         try:
             return list(view.view)
