@@ -1,10 +1,13 @@
-"""The HTTP endpoints in-process, on targets of the fake kind: what each one serves, and
-how a scrape's own timeout and an unknown target are answered."""
+"""The HTTP endpoints in-process, on targets of the fake kind: what each one serves, how a
+scrape's own timeout and an unknown target are answered, and basic auth in front of all."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import bcrypt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -12,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from exporter.collectors import Kind
 from exporter.config import parse_config
 from exporter.http import CONTENT_TYPE, create_app
+from exporter.webconfig import MIN_COST, load_web_config
 from harness import exposition
 from tests.core.fake_kind import FakeCollector, FakeTarget
 
@@ -86,3 +90,22 @@ async def test_health_and_readiness(client: Client) -> None:
     assert await get(client, "/-/healthy") == (200, "text/plain; charset=utf-8", "Healthy\n")
     status, _, text = await get(client, "/-/ready")
     assert status == 200 and text == "Ready: 3 targets\n"
+
+
+async def test_basic_auth_guards_every_endpoint(
+    fake_kind: Kind[FakeTarget], tmp_path: Path
+) -> None:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(MIN_COST)).decode()
+    path = tmp_path / "web.yaml"
+    path.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    app = create_app(parse_config(CONFIG, "test.yaml"), web_config=load_web_config(str(path)))
+    good = "Basic " + base64.b64encode(b"prometheus:s3cret").decode()
+    bad = "Basic " + base64.b64encode(b"prometheus:wrong").decode()
+    async with TestClient(TestServer(app)) as client:
+        for endpoint in ("/-/healthy", "/probe?target=one", "/"):
+            for header in ({}, {"Authorization": bad}, {"Authorization": "Bearer x"}):
+                answer = await client.get(endpoint, headers=header)
+                assert answer.status == 401, (endpoint, header)
+                assert answer.headers["WWW-Authenticate"] == 'Basic realm="hypervisor-exporter"'
+            answer = await client.get(endpoint, headers={"Authorization": good})
+            assert answer.status == 200, endpoint
