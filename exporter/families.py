@@ -550,6 +550,14 @@ TARGET_COLLECTION_ERRORS = Family(
     TARGET,
     "counter",
 )
+TARGET_DUPLICATE_SERIES = Family(
+    "hypervisor_target_duplicate_series_dropped_total",
+    "Series that collections of this target produced more than once (same family and label"
+    " values) since the exporter started; the first of each was kept, the others dropped and"
+    " logged with their families. Above 0 means a collector bug or a platform quirk.",
+    TARGET,
+    "counter",
+)
 TARGET_LAST_SUCCESS = Family(
     "hypervisor_target_last_success_timestamp_seconds",
     "Unix time the latest successful collection of this target finished.",
