@@ -23,6 +23,9 @@ from exporter.webconfig import WebConfig, auth_middleware
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Leave Prometheus time to receive the answer when it tells us its scrape timeout.
 SCRAPE_TIMEOUT_MARGIN = 0.5
+# A blocking call still running this long after its target's timeout gives its worker slot
+# back (see exporter.blocking): the next collection tries a fresh connection.
+ABANDON_GRACE = 5.0
 
 # gzip level 1: Prometheus text shrinks about 10x at a few percent of a scrape's CPU; higher
 # levels cost several times more for little more (see docs/benchmarks.md).
@@ -179,7 +182,8 @@ async def landing(request: web.Request) -> web.Response:
 def build_runner(target: TargetConfig, pool: WorkerPool) -> TargetRunner:
     from exporter.collectors import LANE_SLOTS
 
-    return TargetRunner(target, pool.lane(target.name, LANE_SLOTS[target.kind]))
+    lane = pool.lane(target.name, LANE_SLOTS[target.kind], target.timeout + ABANDON_GRACE)
+    return TargetRunner(target, lane)
 
 
 def apply_config(app: web.Application, config: Config) -> list[TargetRunner]:
