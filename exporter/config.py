@@ -287,7 +287,12 @@ def _convert(value: Any, annotation: Any, key: str, problem: _Reporter) -> Any:
     if bool in options and isinstance(value, bool):
         return value
     if float in options and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            digits = int(int(value).bit_length() * 0.30103) + 1
+            problem(key, f"must be a number Python can hold, got one of about {digits} digits")
+            return _INVALID
     names = " or ".join(
         {str: "a string", bool: "true or false", float: "a number"}.get(o, "null") for o in options
     )
