@@ -43,13 +43,6 @@ class WorkerPool:
         if self.lanes.get(lane.name) is lane:
             del self.lanes[lane.name]
 
-    @property
-    def size(self) -> int:
-        return sum(lane.slots for lane in self.lanes.values())
-
-    def threads_busy(self) -> int:
-        return sum(lane.busy for lane in self.lanes.values())
-
     def shutdown(self) -> None:
         """Nothing to wait for: lane threads are daemons and die with the process."""
 

@@ -9,13 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter import families as fam
-from exporter.blocking import Lane
-from exporter.collectors import Collector, create_collector
-from exporter.config import TargetConfig
+from exporter.blocking import Lane, WorkerPool
+from exporter.collectors import Collector, create_collector, kinds
+from exporter.collectors.library import describe
 from exporter.logs import scrub
 from exporter.metrics import SampleSet
+from exporter.targets import TargetConfig
 
 log = logging.getLogger("exporter.runner")
+# A blocking call still running this long after its target's timeout gives its worker slot
+# back (see exporter.blocking): the next collection can try a fresh connection.
+ABANDON_GRACE = 5.0
 
 
 @dataclass
@@ -40,6 +44,13 @@ class TargetRunner:
     _collector: Collector | None = field(default=None, repr=False)
     _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
     _inflight_started: float = field(default=0.0, repr=False)
+
+    @classmethod
+    def of(cls, target: TargetConfig, pool: WorkerPool) -> TargetRunner:
+        """The runner of `target`, with a lane of as many slots as its kind declares."""
+        kind = kinds()[target.kind]
+        lane = pool.lane(target.name, kind.slots, target.timeout + ABANDON_GRACE)
+        return cls(target, lane, kind.collector)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.
@@ -89,7 +100,7 @@ class TargetRunner:
         except asyncio.CancelledError:
             raise
         except Exception as err:  # any failure of one target must not affect the others
-            error = scrub(str(err)) or type(err).__name__
+            error = scrub(describe(err))
             log.debug(
                 "collection failed", exc_info=True, extra={"fields": {"target": self.target.name}}
             )
