@@ -61,6 +61,18 @@ def _read_secret_file(path: Path) -> str:
     return path.read_text(encoding="utf-8").rstrip("\r\n")
 
 
+# Seconds a recorded failed VM start stays exported (hypervisor_vm_start_failure_*).
+DEFAULT_START_FAILURE_WINDOW = 24 * 3600.0
+
+
+def _check_start_failure_window(window: float, problem: _Reporter) -> None:
+    if not 0 < window <= 30 * 24 * 3600:
+        problem(
+            "start_failure_window",
+            f"must be a number of seconds in (0, 2592000] (30 days), got {window}",
+        )
+
+
 @dataclass(frozen=True)
 class TargetConfig:
     """Keys every target has. Subclasses add their kind's keys as fields."""
@@ -80,9 +92,11 @@ class TargetConfig:
 class LibvirtTarget(TargetConfig):
     kind: ClassVar[str] = "libvirt"
     uri: str = ""
+    start_failure_window: float = DEFAULT_START_FAILURE_WINDOW
 
     def validate(self, problem: _Reporter) -> None:
         super().validate(problem)
+        _check_start_failure_window(self.start_failure_window, problem)
         if not re.match(r"^[a-z0-9+]+://", self.uri):
             problem("uri", f"must be a libvirt URI such as qemu:///system, got {self.uri!r}")
 
@@ -95,9 +109,11 @@ class VsphereTarget(TargetConfig):
     password: Secret | None = None
     verify_tls: bool = True
     ca_file: str | None = None
+    start_failure_window: float = DEFAULT_START_FAILURE_WINDOW
 
     def validate(self, problem: _Reporter) -> None:
         super().validate(problem)
+        _check_start_failure_window(self.start_failure_window, problem)
         match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s/\[\]]+)(?::(\d{1,5}))?", self.host)
         if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
             problem("host", f"must be host or host:port, got {self.host!r}")

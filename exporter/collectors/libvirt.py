@@ -483,7 +483,7 @@ class LibvirtCollector:
             lambda: Host.connect(connect(target.uri)), lambda host: host.conn.close()
         )
         self._previous: Snapshot | None = None
-        self.failures: StartFailures[str] = StartFailures()
+        self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
         self.qemu_logs = reasons.qemu_log_dir(target.uri)
 
     def _read(self) -> Snapshot:
