@@ -35,6 +35,9 @@ from typing import Any
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors import start_failures
+from exporter.collectors.start_failures import StartFailure, StartFailures
+from exporter.collectors.vsphere_events import EventReader, VmFailureEvent, record_events
 from exporter.collectors.vsphere_xml import (
     invoke_raw,
     parse_perf,
@@ -128,13 +131,19 @@ class Snapshot:
 
     objects: dict[str, dict[str, Any]]
     perf: PerfData = field(default_factory=dict)
+    # VM moid -> [Unix time, message] of its latest recorded failed start (vsphere_events)
+    start_failures: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objects": self.objects, "perf": self.perf}
+        return {"objects": self.objects, "perf": self.perf, "start_failures": self.start_failures}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        return cls(objects=data["objects"], perf=data.get("perf", {}))
+        return cls(
+            objects=data["objects"],
+            perf=data.get("perf", {}),
+            start_failures=data.get("start_failures", {}),
+        )
 
 
 # --- the pure part: snapshot -> samples ------------------------------------------------
@@ -286,6 +295,9 @@ def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
         if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
             power = "unknown"
         out.add_state(fam.VM_POWER_STATE, power, **labels)
+        failure = snap.start_failures.get(moid)
+        if failure:
+            start_failures.add_samples(out, StartFailure(*failure), **labels)
 
         enabled, default_delay, power_info = autostart.get(host_id, (False, 0, {}))
         info = power_info.get(moid)
@@ -561,6 +573,23 @@ class VsphereCollector:
         self.session = Session(target)
         # (moid, is host) QueryPerf'd by the previous collection
         self._perf_plan: list[tuple[str, bool]] = []
+        self.events = EventReader(target.start_failure_window)
+        self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
+
+    def _read_events(self) -> list[VmFailureEvent]:
+        si = self.session.ensure()
+        return self.events.read(si, self.session.content)
+
+    async def _events(self) -> list[VmFailureEvent]:
+        """New failed-start events; a failure here costs the start failures only."""
+        try:
+            return await self.lane.run(self._read_events)
+        except Exception as err:
+            log.warning(
+                "reading vCenter's events failed, start failures not updated",
+                extra={"fields": {"target": self.target.name, "reason": describe(err)}},
+            )
+            return []
 
     async def _retrieve(self) -> dict[str, dict[str, Any]]:
         try:
@@ -597,6 +626,8 @@ class VsphereCollector:
         try:
             retrieval = asyncio.ensure_future(self._retrieve())
             tasks.append(retrieval)
+            events = asyncio.ensure_future(self._events())
+            tasks.append(events)
             early = [asyncio.ensure_future(self._perf(b)) for b in _batches(previous)]
             tasks += early
             objects = await retrieval
@@ -626,6 +657,7 @@ class VsphereCollector:
                 tasks += again
                 late += again
             answers += await asyncio.gather(*late)
+            record_events(self.failures, await events)
         finally:
             for task in tasks:  # on timeout or failure, nothing keeps running
                 task.cancel()
@@ -642,6 +674,12 @@ class VsphereCollector:
                 continue
             snap.perf.update((k, v) for k, v in answer.items() if k in wanted)
         self._perf_plan = plan
+        self.failures.expire(time.time())
+        snap.start_failures = {
+            moid: [failure.timestamp, failure.reason]
+            for moid in snap.objects
+            if (failure := self.failures.get(moid)) is not None
+        }
         return snap
 
     async def collect(self) -> SampleSet:
