@@ -40,8 +40,8 @@ def test_failed_power_on_warns_with_vcenters_message(tmp_path: Path) -> None:
         )
         peers.append(prometheus)
         wait_until(
-            lambda: prometheus.query(
-                f'hypervisor_vm_power_state{{vm="{vm}",state="running"}} == 1'
+            lambda: bool(
+                prometheus.query(f'hypervisor_vm_power_state{{vm="{vm}",state="running"}} == 1')
             ),
             30,
             "Prometheus seeing the VM running",
