@@ -2,17 +2,18 @@
 
 A thread stuck in a hung API call cannot be cancelled. Each target therefore gets a lane
 with a fixed number of worker slots: a slot is released only when its thread really
-returns, so a hung target can hold at most its own slots and never exhausts the threads
-that other targets use. The shared executor has exactly as many threads as all lanes have
-slots, so no lane ever waits for another's.
+returns, so a hung target holds at most its own slots and never the threads other targets
+use. Each call runs in a daemon thread of its own lane (threads are cheap next to a network
+call), so lanes come and go with targets on reload, and a thread hung in a library call
+never keeps the process from exiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -21,48 +22,39 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class LaneBusyError(Exception):
-    """Every worker slot of a target is held by a call that has not returned."""
-
-
 class WorkerPool:
-    """The process-wide thread pool; lanes are carved out of it."""
+    """The lanes of the process, by target name; lanes may be added and removed any time."""
 
     def __init__(self) -> None:
-        self._slots = 0
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.lanes: dict[str, Lane] = {}
 
     def lane(self, name: str, slots: int = 1) -> Lane:
-        if self._executor is not None:
-            raise RuntimeError("all lanes must be created before the first call")
-        self._slots += slots
-        return Lane(self, name, slots)
+        lane = Lane(name, slots)
+        self.lanes[name] = lane
+        return lane
 
-    @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, self._slots), thread_name_prefix="collector"
-            )
-        return self._executor
+    def remove(self, lane: Lane) -> None:
+        """Forgets a lane; its threads still running finish (or hang) on their own."""
+        if self.lanes.get(lane.name) is lane:
+            del self.lanes[lane.name]
 
     @property
     def size(self) -> int:
-        return self._slots
+        return sum(lane.slots for lane in self.lanes.values())
+
+    def threads_busy(self) -> int:
+        return sum(lane.busy for lane in self.lanes.values())
 
     def shutdown(self) -> None:
-        if self._executor is not None:
-            # Do not wait: a thread hung in a library call would block exit forever.
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to wait for: lane threads are daemons and die with the process."""
 
 
 class Lane:
     """Runs one target's blocking calls, at most `slots` at a time."""
 
-    def __init__(self, pool: WorkerPool, name: str, slots: int) -> None:
+    def __init__(self, name: str, slots: int = 1) -> None:
         self.name = name
-        self._pool = pool
-        self._slots = slots
+        self.slots = slots
         self._running: dict[int, tuple[str, float]] = {}
         self._next_id = 0
         self._freed: asyncio.Event | None = None
@@ -82,21 +74,40 @@ class Lane:
         loop = asyncio.get_running_loop()
         if self._freed is None:
             self._freed = asyncio.Event()
-        while len(self._running) >= self._slots:
+        while len(self._running) >= self.slots:
             self._freed.clear()
             await self._freed.wait()  # the caller's timeout cuts this wait
         call_id = self._next_id
         self._next_id += 1
-        self._running[call_id] = (getattr(fn, "__name__", repr(fn)), time.monotonic())
-        future = self._pool.executor.submit(functools.partial(fn, *args, **kwargs))
+        what = getattr(fn, "__name__", repr(fn))
+        self._running[call_id] = (what, time.monotonic())
+        future: asyncio.Future[R] = loop.create_future()
+        call = functools.partial(fn, *args, **kwargs)
 
-        def release(_: concurrent.futures.Future[R]) -> None:
+        def settle(outcome: Callable[[], None]) -> None:
+            if not future.done():  # the caller may have given up (timeout, disconnect)
+                outcome()
+
+        def work() -> None:
+            try:
+                result = call()
+            except BaseException as err:  # handed to the awaiting coroutine
+                error = err
+                deliver = functools.partial(settle, lambda: future.set_exception(error))
+            else:
+                deliver = functools.partial(settle, lambda: future.set_result(result))
             # RuntimeError: the loop is closed, the exporter is shutting down.
             with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver)
                 loop.call_soon_threadsafe(self._release, call_id)
 
-        future.add_done_callback(release)
-        return await asyncio.wrap_future(future)
+        thread = threading.Thread(target=work, name=f"lane-{self.name}-{what}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._release(call_id)
+            raise
+        return await future
 
     def _release(self, call_id: int) -> None:
         self._running.pop(call_id, None)

@@ -428,3 +428,14 @@ BUILD_INFO = Family(
     "Always 1; the exporter's version and the Python it runs on.",
     ("version", "python"),
 )
+CONFIG_LAST_RELOAD_SUCCESSFUL = Family(
+    "hypervisor_exporter_config_last_reload_successful",
+    "1 when the latest reload (SIGHUP or POST /-/reload) of the config and web config"
+    " succeeded, 0 when it was refused and the previous config is still serving. 1 at start.",
+    (),
+)
+CONFIG_LAST_RELOAD_SUCCESS = Family(
+    "hypervisor_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the latest successful config load: the start, or the latest accepted reload.",
+    (),
+)

@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -68,9 +69,54 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_record_fields(record), default=str)
 
 
+class RateLimitFilter(logging.Filter):
+    """At most `burst` records per `window` seconds for each message of the asyncio and
+    aiohttp loggers; the next one let through says how many were dropped.
+
+    When the process runs out of file descriptors every accept fails, and each failure
+    would otherwise write a line (100,000 lines in 30 s were seen).
+    """
+
+    LOGGERS = ("asyncio", "aiohttp")
+
+    def __init__(self, burst: int = 5, window: float = 10.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}  # start, passed, dropped
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.LOGGERS):
+            return True
+        key = (record.name, str(record.msg)[:200])
+        now = time.monotonic()
+        start, passed, dropped = self._seen.get(key, (now, 0, 0))
+        if now - start >= self.window:
+            start, passed = now, 0
+        if passed >= self.burst:
+            self._seen[key] = (start, passed, dropped + 1)
+            return False
+        if dropped:
+            fields = dict(getattr(record, "fields", {}))
+            fields["suppressed_similar"] = dropped
+            record.fields = fields
+        self._seen[key] = (start, passed + 1, 0)
+        if len(self._seen) > 1000:  # messages with ever-changing text: forget the oldest
+            self._seen.pop(next(iter(self._seen)))
+        return True
+
+
+def log_loop_exception(_loop: Any, context: dict[str, Any]) -> None:
+    """asyncio's exception handler: one rate-limited line (see RateLimitFilter), no traceback."""
+    error = context.get("exception")
+    fields = {"error": f"{type(error).__name__}: {error}" if error else ""}
+    logging.getLogger("asyncio").warning(str(context.get("message", "")), extra={"fields": fields})
+
+
 def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    handler.addFilter(RateLimitFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])

@@ -39,17 +39,38 @@ class TargetRunner:
     last_success: float | None = None
     _collector: Collector | None = field(default=None, repr=False)
     _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
+    _inflight_started: float = field(default=0.0, repr=False)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.
 
         `timeout` can only shorten the target's own timeout (Prometheus' scrape timeout).
+        A scrape that joins a collection in flight keeps its own deadline: when it passes,
+        this scrape reads the target down while the collection goes on for the others.
         A caller that goes away (client disconnect) does not cancel the shared collection.
         """
-        if self._inflight is None or self._inflight.done():
-            limit = self.target.timeout if timeout is None else min(timeout, self.target.timeout)
-            self._inflight = asyncio.ensure_future(self._collect(limit))
-        return await asyncio.shield(self._inflight)
+        limit = self.target.timeout if timeout is None else min(timeout, self.target.timeout)
+        inflight = self._inflight
+        if inflight is None or inflight.done():
+            # The collection enforces `limit` itself (and reports the blocked call).
+            inflight = self._inflight = asyncio.ensure_future(self._collect(limit))
+            self._inflight_started = time.monotonic()
+            return await asyncio.shield(inflight)
+        try:
+            async with asyncio.timeout(limit):
+                return await asyncio.shield(inflight)
+        except TimeoutError:
+            if inflight.done() and not inflight.cancelled():
+                return inflight.result()
+            running = time.monotonic() - self._inflight_started
+            return CollectionResult(
+                SampleSet(),
+                False,
+                limit,
+                time.time(),
+                f"scrape timeout of {limit:g}s reached while joining a collection running for"
+                f" {running:.1f}s; it goes on for the other scrapes",
+            )
 
     async def _collect(self, timeout: float) -> CollectionResult:
         started = time.monotonic()
@@ -92,11 +113,12 @@ class TargetRunner:
         self.last = CollectionResult(samples, error is None, duration, now, error)
         return self.last
 
-    def own_samples(self) -> SampleSet:
-        """The hypervisor_target_* series of this target, from its latest collection."""
+    def own_samples(self, result: CollectionResult | None = None) -> SampleSet:
+        """The hypervisor_target_* series of this target, from `result` (what this scrape
+        got) or else its latest collection."""
         out = SampleSet()
         labels = {"target": self.target.name, "kind": self.target.kind}
-        last = self.last
+        last = result or self.last
         out.add(fam.TARGET_UP, 1.0 if last and last.up else 0.0, **labels)
         if last is not None:
             out.add(fam.TARGET_SCRAPE_DURATION, last.duration, **labels)

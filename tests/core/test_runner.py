@@ -110,3 +110,20 @@ async def test_failing_collector_construction_is_a_down_target() -> None:
     runner = TargetRunner(target, WorkerPool().lane("t"), broken)
     result = await runner.scrape()
     assert not result.up and result.error == "rados binding missing: install python3-rados"
+
+
+async def test_a_scrape_joining_a_collection_keeps_its_own_deadline() -> None:
+    runner, made = runner_with(timeout=30)
+    first = asyncio.create_task(runner.scrape(timeout=5))
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    joined = await runner.scrape(timeout=0.3)
+    took = asyncio.get_running_loop().time() - started
+    # Answered by its own deadline, down in its own answer...
+    assert not joined.up and joined.error and "scrape timeout of 0.3s" in joined.error
+    assert took < 1
+    assert runner.own_samples(joined).value(fam.TARGET_UP, target="t", kind="libvirt") == 0
+    # ...while the shared collection goes on for the scrape that started it.
+    made[0].gate.set()
+    assert (await first).up
+    assert made[0].collections == 1 and runner.errors_total == 0
