@@ -20,8 +20,7 @@ from pathlib import Path
 import libvirt
 
 from exporter.blocking import WorkerPool
-from exporter.collectors.libvirt import LibvirtCollector
-from exporter.config import LibvirtTarget
+from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 from exporter.metrics import render
 from harness.exporter import Exporter
 from harness.libvirt_node import node_xml

@@ -38,13 +38,6 @@ class WorkerPool:
         if self.lanes.get(lane.name) is lane:
             del self.lanes[lane.name]
 
-    @property
-    def size(self) -> int:
-        return sum(lane.slots for lane in self.lanes.values())
-
-    def threads_busy(self) -> int:
-        return sum(lane.busy for lane in self.lanes.values())
-
     def shutdown(self) -> None:
         """Nothing to wait for: lane threads are daemons and die with the process."""
 
@@ -58,10 +51,6 @@ class Lane:
         self._running: dict[int, tuple[str, float]] = {}
         self._next_id = 0
         self._freed: asyncio.Event | None = None
-
-    @property
-    def busy(self) -> int:
-        return len(self._running)
 
     def oldest_call(self) -> tuple[str, float] | None:
         """(what, seconds running) of the longest-running call, for error messages."""

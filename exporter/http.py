@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, generate_latest
 from exporter import __version__
 from exporter import families as fam
 from exporter.blocking import WorkerPool
-from exporter.config import Config, TargetConfig
+from exporter.config import Config
 from exporter.metrics import SampleSet, render
 from exporter.reload import Reloader, ReloadStatus, fingerprint, reload_handler
 from exporter.runner import CollectionResult, TargetRunner
@@ -32,7 +32,6 @@ GZIP_MIN_BYTES = 1024
 RUNNERS = web.AppKey("runners", dict[str, TargetRunner])
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", WorkerPool)
-STARTED = web.AppKey("started", float)
 
 
 class Live:
@@ -176,12 +175,6 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def build_runner(target: TargetConfig, pool: WorkerPool) -> TargetRunner:
-    from exporter.collectors import LANE_SLOTS
-
-    return TargetRunner(target, pool.lane(target.name, LANE_SLOTS[target.kind]))
-
-
 def apply_config(app: web.Application, config: Config) -> list[TargetRunner]:
     """Makes `config` the one served; returns the runners no longer used (to close).
 
@@ -194,7 +187,7 @@ def apply_config(app: web.Application, config: Config) -> list[TargetRunner]:
         if old is not None and fingerprint(old.target) == fingerprint(target):
             kept[target.name] = old
         else:
-            kept[target.name] = build_runner(target, app[POOL])
+            kept[target.name] = TargetRunner.of(target, app[POOL])
     retired = [runner for name, runner in runners.items() if kept.get(name) is not runner]
     for runner in retired:
         app[POOL].remove(runner.lane)
@@ -214,8 +207,7 @@ def create_app(
     app[CONFIG] = config
     app[POOL] = pool
     app[LIVE] = live
-    app[RUNNERS] = {t.name: build_runner(t, pool) for t in config.targets}
-    app[STARTED] = time.time()
+    app[RUNNERS] = {t.name: TargetRunner.of(t, pool) for t in config.targets}
     app.router.add_post("/-/reload", reload_handler(lambda: live.reloader))
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)

@@ -80,15 +80,6 @@ class SampleSet:
         for state in stateset.states:
             self.add(stateset.family, 1.0 if state == current else 0.0, state=state, **labels)
 
-    def merge(self, other: SampleSet) -> None:
-        for family, bucket in other.series.items():
-            mine = self.series.setdefault(family, {})
-            for key, value in bucket.items():
-                if key in mine:
-                    self.duplicates += 1
-                else:
-                    mine[key] = value
-
     def value(self, family: Family, **labels: str) -> float | None:
         """The value of one series, or None: for tests and the landing page."""
         key = tuple(labels[name] for name in family.labels)

@@ -19,9 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.config import Config, ConfigError, Secret, TargetConfig, load_config
+from exporter.config import Config, ConfigError, load_config
 from exporter.logs import register_secrets
 from exporter.runner import TargetRunner
+from exporter.targets import Secret, TargetConfig
 from exporter.webconfig import WebConfig, load_web_config
 
 log = logging.getLogger("exporter.reload")

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter import families as fam
-from exporter.blocking import Lane
-from exporter.collectors import Collector, create_collector
-from exporter.config import TargetConfig
+from exporter.blocking import Lane, WorkerPool
+from exporter.collectors import Collector, create_collector, kinds
+from exporter.collectors.library import describe
 from exporter.logs import scrub
 from exporter.metrics import SampleSet
+from exporter.targets import TargetConfig
 
 log = logging.getLogger("exporter.runner")
 
@@ -40,6 +41,12 @@ class TargetRunner:
     _collector: Collector | None = field(default=None, repr=False)
     _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
     _inflight_started: float = field(default=0.0, repr=False)
+
+    @classmethod
+    def of(cls, target: TargetConfig, pool: WorkerPool) -> TargetRunner:
+        """The runner of `target`, with a lane of as many slots as its kind declares."""
+        kind = kinds()[target.kind]
+        return cls(target, pool.lane(target.name, kind.slots), kind.collector)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.
@@ -89,7 +96,7 @@ class TargetRunner:
         except asyncio.CancelledError:
             raise
         except Exception as err:  # any failure of one target must not affect the others
-            error = scrub(str(err)) or type(err).__name__
+            error = scrub(describe(err))
             log.debug(
                 "collection failed", exc_info=True, extra={"fields": {"target": self.target.name}}
             )

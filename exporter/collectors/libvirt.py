@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import threading
 import time
@@ -18,18 +17,34 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors import Kind, start_failures
 from exporter.collectors import libvirt_reasons as reasons
-from exporter.collectors import start_failures
 from exporter.collectors.kept import KeptConnection
+from exporter.collectors.library import describe, load
+from exporter.collectors.procfs import host_boot_time, read_disk_queue_ms, read_nic_counters
 from exporter.collectors.start_failures import StartFailures
-from exporter.config import LibvirtTarget, TargetConfig
 from exporter.derive import counter_delta, idle_ratio, packet_loss_ratio, queue_length
 from exporter.metrics import SampleSet
+from exporter.targets import Problem, TargetConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class LibvirtTarget(TargetConfig):
+    kind: ClassVar[str] = "libvirt"
+    uri: str = ""
+    start_failure_window: float = start_failures.DEFAULT_WINDOW
+
+    def validate(self, problem: Problem) -> None:
+        super().validate(problem)
+        start_failures.check_window(self.start_failure_window, problem)
+        if not re.match(r"^[a-z0-9+]+://", self.uri):
+            problem("uri", f"must be a libvirt URI such as qemu:///system, got {self.uri!r}")
+
 
 # virDomainState -> contract power state. BLOCKED (waiting on a resource) and SHUTDOWN
 # (shutting down) are still running guests.
@@ -45,6 +60,14 @@ POWER_STATES = {
 }
 RUNNING_STATES = {1, 2, 4}
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+MISSING_BINDING = (
+    "libvirt's Python binding (import libvirt) is not installed: pip install libvirt-python,"
+    " which builds against the libvirt-dev (Debian/Ubuntu) or libvirt-devel (RPM) package"
+)
+
+
+def _libvirt() -> Any:
+    return load("libvirt", MISSING_BINDING)
 
 
 @dataclass
@@ -119,49 +142,6 @@ def is_local_uri(uri: str) -> bool:
     return not parts.netloc and driver != "test" and transport in ("", "unix")
 
 
-def host_boot_time(proc_stat: str = "/proc/stat") -> float | None:
-    with contextlib.suppress(OSError), open(proc_stat, encoding="ascii") as stat:
-        for line in stat:
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    return None
-
-
-def read_disk_queue_ms(
-    diskstats: str = "/proc/diskstats", sys_block: str = "/sys/block"
-) -> dict[str, int]:
-    """Weighted milliseconds spent in queue per whole disk (field 11 of /proc/diskstats);
-    loop, ram and zram devices and partitions are left out."""
-    disks = set(os.listdir(sys_block)) if os.path.isdir(sys_block) else set()
-    out: dict[str, int] = {}
-    with open(diskstats, encoding="ascii") as stats:
-        for line in stats:
-            fields = line.split()
-            name = fields[2]
-            if len(fields) < 14 or name not in disks or name.startswith(("loop", "ram", "zram")):
-                continue
-            out[name] = int(fields[13])
-    return out
-
-
-def read_nic_counters(net_dev: str = "/proc/net/dev") -> dict[str, dict[str, int]]:
-    """Packets and drops per interface from /proc/net/dev (loopback left out)."""
-    out: dict[str, dict[str, int]] = {}
-    with open(net_dev, encoding="ascii") as dev:
-        for line in dev.readlines()[2:]:
-            name, _, numbers = line.partition(":")
-            values = numbers.split()
-            if name.strip() == "lo" or len(values) < 12:
-                continue
-            out[name.strip()] = {
-                "rx.pkts": int(values[1]),
-                "rx.drop": int(values[3]),
-                "tx.pkts": int(values[9]),
-                "tx.drop": int(values[11]),
-            }
-    return out
-
-
 @dataclass
 class Host:
     """A connection and the facts about its host that do not change while it is open.
@@ -179,7 +159,7 @@ class Host:
 
     @classmethod
     def connect(cls, conn: Any) -> Host:
-        import libvirt
+        libvirt = _libvirt()
 
         try:
             version = conn.getVersion()
@@ -209,7 +189,7 @@ def _lifecycle_event(_conn: Any, dom: Any, event: int, detail: int, host: Host) 
 
 def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Snapshot:
     """Reads everything one collection needs. Blocking: runs in the target's lane."""
-    import libvirt
+    libvirt = _libvirt()
 
     conn = host.conn
 
@@ -445,7 +425,7 @@ def _start_libvirt_event_loop() -> None:
     """libvirt's keepalive needs its event loop: it closes connections whose peer stopped
     answering instead of leaving calls on them hanging forever."""
     global _event_loop_started
-    import libvirt
+    libvirt = _libvirt()
 
     with _event_loop_lock:
         if _event_loop_started:
@@ -463,7 +443,7 @@ def _start_libvirt_event_loop() -> None:
 
 def open_connection(uri: str) -> Any:
     """A read-only connection: the exporter never changes anything."""
-    import libvirt
+    libvirt = _libvirt()
 
     _start_libvirt_event_loop()
     conn = libvirt.openReadOnly(uri)
@@ -493,7 +473,7 @@ class LibvirtCollector:
         try:
             snapshot = await self.lane.run(self._read)
         except Exception as err:
-            raise RuntimeError(f"libvirt {self.target.uri}: {_clean_error(err)}") from err
+            raise RuntimeError(f"libvirt {self.target.uri}: {describe(err)}") from err
         observe_failures(self.failures, snapshot, self._previous)
         samples = snapshot_samples(self.target.name, snapshot, self._previous, self.failures)
         self._previous = snapshot
@@ -503,10 +483,7 @@ class LibvirtCollector:
         await asyncio.wait_for(self.lane.run(self.connection.close), 5)
 
 
-def _clean_error(err: Exception) -> str:
-    return re.sub(r"\s+", " ", str(err)).strip() or type(err).__name__
-
-
-def create(target: TargetConfig, lane: Lane) -> LibvirtCollector:
-    assert isinstance(target, LibvirtTarget)
-    return LibvirtCollector(target, lane)
+# Two slots: a call stuck on one hung VM holds one, and the next collection still runs in
+# the other, where getAllDomainStats' NOWAIT skips the VM whose monitor is busy and reports
+# every other VM.
+KIND = Kind(config=LibvirtTarget, create=LibvirtCollector, slots=2)

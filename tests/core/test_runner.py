@@ -10,9 +10,10 @@ import threading
 
 from exporter import families as fam
 from exporter.blocking import Lane, WorkerPool
-from exporter.config import LibvirtTarget, TargetConfig
+from exporter.collectors.libvirt import LibvirtTarget
 from exporter.metrics import SampleSet
 from exporter.runner import TargetRunner
+from exporter.targets import TargetConfig
 
 
 class GatedCollector:

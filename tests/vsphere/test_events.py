@@ -7,7 +7,7 @@ import datetime
 from pyVmomi import vim
 
 from exporter.collectors.start_failures import StartFailure, StartFailures
-from exporter.collectors.vsphere_events import (
+from exporter.collectors.vsphere.events import (
     EVENT_TYPES,
     VmFailureEvent,
     event_message,

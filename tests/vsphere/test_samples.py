@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import families as fam
-from exporter.collectors.vsphere import Snapshot, perf_targets, snapshot_samples
+from exporter.collectors.vsphere.samples import Snapshot, perf_targets, snapshot_samples
 from exporter.metrics import SampleSet, render
 from tests.vsphere.conftest import DATA
 from tests.vsphere.record import HOST_BOOT

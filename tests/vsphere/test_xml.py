@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 
-from exporter.collectors.vsphere_xml import parse_perf, parse_retrieve_result
+from exporter.collectors.vsphere.wire import parse_perf, parse_retrieve_result
 
 ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -1,12 +1,14 @@
-"""The two bulk vSphere calls of every collection, answered as plain data straight from XML.
+"""The two bulk vSphere calls of every collection on the wire: requests written, answers
+read as plain data straight from XML.
 
 pyVmomi builds a typed object for every element of an answer and checks each field; for
 thousands of VMs that costs several times what vCenter takes to answer. The collector
 only wants plain values, so for `RetrievePropertiesEx`, `ContinueRetrievePropertiesEx`
-and `QueryPerf` it lets pyVmomi serialize the request and keep the session, connection
-pool and faults (a SOAP fault is still deserialized and raised by pyVmomi as
-`vim.fault.*`), and reads a successful answer with ElementTree (C) into the same plain
-shape that `plain_objects` / `plain_perf` in vsphere.py produce from pyVmomi objects.
+and `QueryPerf` pyVmomi keeps the session, connection pool and faults (a SOAP fault is
+still deserialized and raised by pyVmomi as `vim.fault.*`) and writes the envelope, while
+`query_perf_request` writes QueryPerf's body and `parse_retrieve_result` / `parse_perf`
+read a successful answer with ElementTree (C) into the plain shapes of
+`samples.Snapshot`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 import datetime
 import gzip
 import http.client
-import importlib
 import io
 import zlib
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+from exporter.collectors.library import load
 
 V = "{urn:vim25}"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -28,6 +31,14 @@ ATTR = {'"': "&quot;"}
 OBJECTS, OBJ, PROPSET, NAME, VAL, TOKEN = (
     V + tag for tag in ("objects", "obj", "propSet", "name", "val", "token")
 )
+
+
+MISSING_BINDING = "pyVmomi (import pyVmomi) is not installed: pip install pyvmomi"
+
+
+def pyvmomi(module: str = "pyVmomi") -> Any:
+    """pyVmomi, one of its modules or pyVim's, imported on first use."""
+    return load(module, MISSING_BINDING)
 
 
 def invoke_raw(mo: Any, method: str, *args: Any) -> bytes:
@@ -45,7 +56,7 @@ def query_perf_request(
     latest sample each. Written here: pyVmomi's serializer took 0.45 s of CPU for 5,000 VMs,
     for a body that is the same few elements over and over. The envelope and `_this` still
     come from pyVmomi."""
-    vim: Any = importlib.import_module("pyVmomi").vim
+    vim = pyvmomi("pyVmomi").vim
     info = type(perf_manager)._GetMethodInfo("QueryStats")
     placeholder = vim.PerformanceManager.QuerySpec(
         entity=vim.HostSystem("placeholder"), maxSample=1, intervalId=interval
@@ -75,7 +86,7 @@ def query_perf_request(
 def post(mo: Any, method: str, body: bytes) -> bytes:
     """POSTs a serialized request for `method` with `mo`'s stub (its session cookie and
     connection pool); returns a successful answer's body or raises the fault."""
-    soap: Any = importlib.import_module("pyVmomi.SoapAdapter")
+    soap = pyvmomi("pyVmomi.SoapAdapter")
     stub = mo._stub
     headers = {
         "Cookie": stub.cookie,
@@ -111,7 +122,7 @@ def _timestamp(text: str) -> float:
     try:
         return datetime.datetime.fromisoformat(text).timestamp()
     except ValueError:
-        iso: Any = importlib.import_module("pyVmomi.Iso8601")
+        iso = pyvmomi("pyVmomi.Iso8601")
         parsed = iso.ParseISO8601(text)
         if parsed is None:
             raise
@@ -188,7 +199,7 @@ def parse_retrieve_result(data: bytes) -> tuple[dict[str, dict[str, Any]], str |
 
 def parse_perf(data: bytes, names: dict[int, str]) -> dict[str, dict[str, dict[str, list[float]]]]:
     """A QueryPerf answer -> {moid: {counter: {instance: [latest value, interval]}}}, the
-    shape of vsphere.plain_perf: series without a value or with -1 are left out."""
+    shape of `Snapshot.perf`: series without a value or with -1 are left out."""
     root = ET.fromstring(data)
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for metric in root.iter(V + "returnval"):

@@ -1,0 +1,268 @@
+"""A vSphere session and the two bulk calls of every collection. Blocking: runs in the
+target's lane.
+
+One logged-in pyVmomi session per target, kept across collections, with its ContainerView
+(VMs, hosts and their autostart managers, datastores, and the folders, clusters and
+datacenters that name them) and the performance counter ids. `retrieve_objects` is one
+PropertyCollector round trip over the view (following continuation tokens) and
+`query_perf` one `QueryPerf` for the latest realtime sample of the few counters the
+families need; both read the answers as plain data through `wire`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import threading
+from typing import Any
+
+from exporter.collectors.library import describe
+from exporter.collectors.vsphere.samples import REALTIME_INTERVAL, Objects, PerfData
+from exporter.collectors.vsphere.target import VsphereTarget
+from exporter.collectors.vsphere.wire import (
+    invoke_raw,
+    parse_perf,
+    parse_retrieve_result,
+    post,
+    pyvmomi,
+    query_perf_request,
+)
+
+log = logging.getLogger("exporter.collectors.vsphere")
+
+HOST_COUNTERS = (
+    ("cpu.idle.summation", ""),
+    ("disk.commands.summation", "*"),
+    ("disk.totalLatency.average", "*"),
+    ("net.packetsRx.summation", "*"),
+    ("net.packetsTx.summation", "*"),
+    ("net.droppedRx.summation", "*"),
+    ("net.droppedTx.summation", "*"),
+)
+VM_COUNTERS = (
+    ("virtualDisk.readOIO.latest", "*"),
+    ("virtualDisk.writeOIO.latest", "*"),
+    ("net.packetsRx.summation", "*"),
+    ("net.packetsTx.summation", "*"),
+    ("net.droppedRx.summation", "*"),
+    ("net.droppedTx.summation", "*"),
+)
+
+# Only what the families need: every extra property costs vCenter and us per VM.
+VM_PROPERTIES = (
+    "name",
+    "config.uuid",
+    "config.template",
+    "runtime.powerState",
+    "runtime.connectionState",
+    "runtime.host",
+    "summary.runtime.bootTime",
+    "guest.toolsStatus",
+    "guest.toolsRunningStatus",
+)
+HOST_PROPERTIES = (
+    "name",
+    "parent",
+    "runtime.connectionState",
+    "runtime.inMaintenanceMode",
+    "summary.runtime.bootTime",
+    "summary.hardware.numCpuThreads",
+    "summary.hardware.memorySize",
+    "summary.quickStats.overallMemoryUsage",
+    "summary.config.product.version",
+    "configManager.autoStartManager",
+)
+DATASTORE_PROPERTIES = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible")
+PARENT_PROPERTIES = ("name", "parent")  # folders, compute resources, datacenters
+
+
+def _pyvmomi() -> tuple[Any, Any]:
+    """(vim, vmodl)."""
+    module = pyvmomi()
+    return module.vim, module.vmodl
+
+
+def is_not_authenticated(err: BaseException) -> bool:
+    """vCenter no longer knows the session (it expired, or vCenter restarted)."""
+    vim, _ = _pyvmomi()
+    return isinstance(err, vim.fault.NotAuthenticated)
+
+
+class LoginError(Exception):
+    """vCenter refused the credentials. The collection fails with this message alone (no
+    fault dump); the next one logs in again, so a corrected password file takes effect
+    without a restart."""
+
+
+class Session:
+    """One logged-in pyvmomi session, its ContainerView and the perf counter ids."""
+
+    def __init__(self, target: VsphereTarget) -> None:
+        self.target = target
+        self.si: Any = None
+        self.content: Any = None  # the ServiceContent, read once per session
+        self.view: Any = None
+        self.counter_ids: dict[str, int] = {}
+        self.counter_names: dict[int, str] = {}
+        self.autostart_via_manager = True  # see _filter_spec
+        self._lock = threading.Lock()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if not self.target.verify_tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=self.target.ca_file)
+
+    def ensure(self) -> Any:
+        """The service instance, logging in first when there is no session. Blocking."""
+        with self._lock:
+            if self.si is None:
+                self._login()
+            return self.si
+
+    def _login(self) -> None:
+        connect = pyvmomi("pyVim.connect")
+        vim, _ = _pyvmomi()
+
+        host, port = self.target.address
+        try:
+            si = connect.SmartConnect(
+                host=host,
+                port=port,
+                user=self.target.username,
+                pwd=self.target.password.reveal(),
+                sslContext=self._ssl_context(),
+                httpConnectionTimeout=self.target.timeout,
+                connectionPoolTimeout=-1,
+            )
+        except vim.fault.InvalidLogin:
+            raise LoginError(
+                f"login as {self.target.username!r} refused: incorrect user name or password"
+                f" ({self.target.password.origin})"
+            ) from None
+        try:
+            content = si.RetrieveContent()
+            types = [
+                vim.VirtualMachine,
+                vim.HostSystem,
+                vim.Datastore,
+                vim.ComputeResource,
+                vim.Datacenter,
+                vim.Folder,
+            ]
+            self.view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
+            counters = content.perfManager.perfCounter
+            self.counter_ids = {
+                f"{c.groupInfo.key}.{c.nameInfo.key}.{c.rollupType}": c.key for c in counters
+            }
+            self.counter_names = {v: k for k, v in self.counter_ids.items()}
+        except Exception:
+            with contextlib.suppress(Exception):
+                si.RetrieveContent().sessionManager.Logout()
+            raise
+        self.si, self.content = si, content
+
+    def drop(self) -> None:
+        """Forgets a session vCenter no longer knows; the next call logs in again."""
+        with self._lock:
+            self.si, self.content, self.view = None, None, None
+
+    def logout(self) -> None:
+        with self._lock:
+            content, self.si, self.content, self.view = self.content, None, None, None
+        if content is not None:
+            with contextlib.suppress(Exception):
+                content.sessionManager.Logout()
+
+
+def _filter_spec(view: Any, via_manager: bool) -> Any:
+    """The one filter of a collection. `via_manager`: each host's autostart config comes
+    from its HostAutoStartManager through a traversal; otherwise from the host's copy in
+    `config.autoStart` (the fallback for a vCenter that refuses the traversal)."""
+    vim, vmodl = _pyvmomi()
+    pc = vmodl.query.PropertyCollector
+    # view -> its objects -> each host's autostart manager (a property path, one hop).
+    to_autostart = pc.TraversalSpec(
+        name="hostAutoStart", type=vim.HostSystem, path="configManager.autoStartManager", skip=False
+    )
+    to_objects = pc.TraversalSpec(
+        name="viewObjects",
+        type=vim.view.ContainerView,
+        path="view",
+        skip=False,
+        selectSet=[to_autostart] if via_manager else [],
+    )
+    host_properties = list(HOST_PROPERTIES)
+    if not via_manager:
+        host_properties.append("config.autoStart")
+    props = [
+        pc.PropertySpec(type=vim.VirtualMachine, pathSet=list(VM_PROPERTIES)),
+        pc.PropertySpec(type=vim.HostSystem, pathSet=host_properties),
+        pc.PropertySpec(type=vim.Datastore, pathSet=list(DATASTORE_PROPERTIES)),
+        pc.PropertySpec(type=vim.ComputeResource, pathSet=list(PARENT_PROPERTIES)),
+        pc.PropertySpec(type=vim.Datacenter, pathSet=list(PARENT_PROPERTIES)),
+        pc.PropertySpec(type=vim.Folder, pathSet=list(PARENT_PROPERTIES)),
+    ]
+    if via_manager:
+        props.append(pc.PropertySpec(type=vim.host.AutoStartManager, pathSet=["config"]))
+    return pc.FilterSpec(
+        objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[to_objects])], propSet=props
+    )
+
+
+def retrieve_objects(session: Session) -> Objects:
+    """One RetrievePropertiesEx over the view, plus its continuations. Blocking."""
+    _, vmodl = _pyvmomi()
+    session.ensure()
+    collector = session.content.propertyCollector
+    options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=5000)
+    try:
+        answer = invoke_raw(
+            collector,
+            "RetrievePropertiesEx",
+            [_filter_spec(session.view, session.autostart_via_manager)],
+            options,
+        )
+    except (vmodl.fault.InvalidArgument, vmodl.query.InvalidProperty) as err:
+        if not session.autostart_via_manager:
+            raise
+        # A vCenter that does not follow the property path to the autostart managers:
+        # read each host's copy of the config instead, from now on for this session.
+        log.warning(
+            "property collector refused the traversal to autostart managers,"
+            " reading config.autoStart of each host instead",
+            extra={"fields": {"target": session.target.name, "reason": describe(err)}},
+        )
+        session.autostart_via_manager = False
+        answer = invoke_raw(
+            collector, "RetrievePropertiesEx", [_filter_spec(session.view, False)], options
+        )
+    objects, token = parse_retrieve_result(answer)
+    while token:
+        more, token = parse_retrieve_result(
+            invoke_raw(collector, "ContinueRetrievePropertiesEx", token)
+        )
+        objects.update(more)
+    return objects
+
+
+def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
+    """One QueryPerf for these hosts and VMs: the latest realtime sample. Blocking."""
+    session.ensure()
+
+    def metric_ids(counters: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
+        ids = session.counter_ids
+        return [(ids[name], instance) for name, instance in counters if name in ids]
+
+    host_metrics, vm_metrics = metric_ids(HOST_COUNTERS), metric_ids(VM_COUNTERS)
+    specs = [("HostSystem", moid, host_metrics) for moid in hosts]
+    specs += [("VirtualMachine", moid, vm_metrics) for moid in vms]
+    if not specs:
+        return {}
+    perf_manager = session.content.perfManager
+    body = query_perf_request(perf_manager, specs, REALTIME_INTERVAL)
+    answer = post(perf_manager, "QueryStats", body)  # QueryStats is pyVmomi's QueryPerf
+    return parse_perf(answer, session.counter_names)
