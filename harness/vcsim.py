@@ -173,6 +173,10 @@ class Vcsim(Peer):
         """Bytes of SOAP answers sent so far, by method name."""
         return self.control("/bytes")  # type: ignore[no-any-return]
 
+    def set_gzip(self, on: bool) -> None:
+        """Gzip SOAP answers for clients that accept it, as vCenter does from 8.0.3."""
+        self.control("/compression", {"gzip": on})
+
     def clear_perf(self) -> None:
         self.control("/perf", method="DELETE")
 

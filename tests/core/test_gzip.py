@@ -11,9 +11,11 @@ import pytest
 
 from harness import exposition
 from harness.exporter import Exporter
+from tests.conftest import starts_peer
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
     workdir: Path = tmp_path_factory.mktemp("gzip")
     peer = Exporter(

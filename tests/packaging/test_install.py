@@ -18,6 +18,7 @@ from tests.conftest import ROOT
 
 UNIT = ROOT / "packaging" / "systemd" / "hypervisor-exporter.service"
 UNIT_BINARY = "/usr/local/bin/hypervisor-exporter"  # where the README's pipx command puts it
+IGNORED = (".git", ".venv", ".cache", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
 
 
 def tool(name: str) -> str:
@@ -107,7 +108,10 @@ def test_pipx_install_runs_the_exporter(tmp_path: Path, source: str) -> None:
     # As the README says: --system-site-packages so Debian's python3-rados imports, pip
     # builds libvirt-python against libvirt-dev (scripts/bootstrap.sh installs the build deps).
     if source == "checkout":
-        spec = str(ROOT)
+        # A copy of the checkout without what is ignored: pip builds in the tree it is given
+        # (build/, *.egg-info), which must not go stale in the repository.
+        spec = str(tmp_path / "checkout")
+        shutil.copytree(ROOT, spec, ignore=shutil.ignore_patterns(*IGNORED))
     else:
         commit = run("git", "-C", str(ROOT), "rev-parse", "HEAD").stdout.strip()
         spec = f"git+file://localhost{ROOT}@{commit}"

@@ -41,7 +41,7 @@ def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_export
     vcsim.refuse_path_traversal()
     expected = scenario.autostart_matrix(vcsim)
     exporter = start_exporter([vcsim.target()])
-    before = vcsim.calls().get("RetrievePropertiesEx", 0)
+    before = vcsim.calls()
     text = exporter.metrics()
     assert value(text, "hypervisor_target_up", target="vc") == 1
     for vm, want in expected.items():
@@ -51,8 +51,10 @@ def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_export
         ), vm
     assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H0") == 1
     exporter.metrics()
-    # refused once, then one retrieval per scrape
-    assert vcsim.calls()["RetrievePropertiesEx"] - before == 3
+    # the filter refused once, then made without the traversal; one update call per scrape
+    after = vcsim.calls()
+    assert after["CreateFilter"] - before.get("CreateFilter", 0) == 2
+    assert after["WaitForUpdatesEx"] - before.get("WaitForUpdatesEx", 0) == 2
     assert exporter.log_tail(30).count("refused the traversal to autostart managers") == 1
 
 
@@ -169,11 +171,14 @@ def test_two_thousand_vms(start_vcsim: Callable[..., Vcsim], start_exporter: Sta
     assert len(samples["hypervisor_host_info"]) == 20
     clusters = {labels["cluster"] for labels, _ in samples["hypervisor_vm_info"]}
     assert clusters == {"DC0_C0", "DC0_C1"}
-    # one property-collector round trip per scrape, however many VMs
+    # one property-collector round trip per scrape, however many VMs: the changes since
+    # the last one (none), not the inventory
     before = sim.calls()
     exporter.metrics()
     after = sim.calls()
-    assert after.get("RetrievePropertiesEx", 0) - before.get("RetrievePropertiesEx", 0) == 1
+    assert after["WaitForUpdatesEx"] - before["WaitForUpdatesEx"] == 1
+    assert after.get("RetrievePropertiesEx", 0) == before.get("RetrievePropertiesEx", 0)
+    assert after["CreateFilter"] == 1
     assert after.get("Login", 0) == 1
 
 
@@ -223,7 +228,7 @@ def test_one_login_across_scrapes_and_logout_at_shutdown(
         assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
     calls = vcsim.calls()
     assert calls.get("Login") == 1
-    assert calls.get("RetrievePropertiesEx", 0) >= 15
+    assert calls.get("WaitForUpdatesEx", 0) >= 15
     exporter.stop()
     assert vcsim.calls().get("Logout") == 1
 

@@ -77,7 +77,9 @@ func (c *control) wrap(next http.Handler) http.Handler {
 		if ms := atomic.LoadInt64(&c.latencyMs); ms > 0 {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 		}
-		next.ServeHTTP(countBytes(w, method), r)
+		out, finish := answerWriter(w, r, method)
+		next.ServeHTTP(out, r)
+		finish()
 	})
 }
 
@@ -148,6 +150,7 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/updates", c.updates)
 	mux.HandleFunc("/bytes", sentBytes)
 	mux.HandleFunc("/events", c.postEvent)
+	mux.HandleFunc("/compression", setCompression)
 	return mux
 }
 

@@ -1,12 +1,14 @@
 """vSphere (vCenter or a single ESXi) through pyVmomi: VMs, hosts, datastores, autostart.
 
-One collection is one PropertyCollector round trip over a ContainerView, following
-continuation tokens, then batched `QueryPerf` calls for the latest 20 s realtime sample of
-the few counters the families need. The package's layers:
+The inventory (VMs, hosts, autostart managers, datastores) is read in full once per
+session and then kept, each collection asking vCenter only for what changed since the
+previous one (`WaitForUpdatesEx`); then batched `QueryPerf` calls read the latest 20 s
+realtime sample of the few counters the families need. The package's layers:
 
 - `target`: the keys of a vSphere target.
-- `session`: the logged-in session kept across collections and the two bulk calls
-  (blocking, in the target's lane).
+- `session`: the logged-in session kept across collections, its filter spec and the bulk
+  calls (blocking, in the target's lane).
+- `inventory`: the kept inventory and the PropertyCollector's update protocol.
 - `wire`: those calls' requests written and answers read straight as XML into plain data
   (pyVmomi still logs in, keeps the connection and raises faults).
 - `samples`: pure, a `Snapshot` of plain data -> samples of hosts, VMs and datastores;

@@ -1,6 +1,7 @@
-"""The vSphere collector: one collection is the inventory (one property retrieval) and the
-latest perf samples (batched QueryPerf calls, spread over the lane's two slots), read into
-a `Snapshot` and turned into samples."""
+"""The vSphere collector: one collection is the inventory (kept across collections and
+brought up to date with vCenter's changes, see inventory.py) and the latest perf samples
+(batched QueryPerf calls, spread over the lane's two slots), read into a `Snapshot` and
+turned into samples."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from exporter.blocking import Lane
 from exporter.collectors.library import describe
 from exporter.collectors.start_failures import StartFailures
 from exporter.collectors.vsphere.events import EventReader, VmFailureEvent, record_events
+from exporter.collectors.vsphere.inventory import Inventory
 from exporter.collectors.vsphere.samples import (
     Objects,
     PerfData,
@@ -25,7 +27,6 @@ from exporter.collectors.vsphere.session import (
     Session,
     is_not_authenticated,
     query_perf,
-    retrieve_objects,
 )
 from exporter.collectors.vsphere.target import VsphereTarget
 from exporter.metrics import SampleSet
@@ -44,6 +45,7 @@ class VsphereCollector:
         self.target = target
         self.lane = lane
         self.session = Session(target)
+        self.inventory = Inventory()  # kept across collections, updated from vCenter's changes
         # (moid, is host) QueryPerf'd by the previous collection
         self._perf_plan: list[tuple[str, bool]] = []
         self.events = EventReader(target.start_failure_window)
@@ -66,7 +68,7 @@ class VsphereCollector:
 
     async def _retrieve(self) -> Objects:
         try:
-            return await self.lane.run(retrieve_objects, self.session)
+            return await self.lane.run(self.inventory.read, self.session)
         except Exception as err:
             if not is_not_authenticated(err):
                 raise
@@ -76,7 +78,7 @@ class VsphereCollector:
                 extra={"fields": {"target": self.target.name}},
             )
             self.session.drop()
-            return await self.lane.run(retrieve_objects, self.session)
+            return await self.lane.run(self.inventory.read, self.session)
 
     async def _perf(self, batch: list[tuple[str, bool]]) -> PerfData | Exception:
         """One QueryPerf batch; its failure is returned, not raised, so that the other

@@ -85,8 +85,11 @@ class Hosts:
 
 
 def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
-    """Every sample of one collection, from its snapshot alone."""
+    """Every sample of one collection, from its snapshot alone. Objects are taken in the
+    order of their ids, so the exposition does not depend on the order vCenter answered in
+    (a full read and the kept inventory give the same text)."""
     out = SampleSet()
+    snap = Snapshot(dict(sorted(snap.objects.items())), snap.perf)
     hosts = host_samples(out, target, snap)
     vm_samples(out, target, snap, hosts)
     datastore_samples(out, target, snap)

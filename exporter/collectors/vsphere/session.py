@@ -3,10 +3,12 @@ target's lane.
 
 One logged-in pyVmomi session per target, kept across collections, with its ContainerView
 (VMs, hosts and their autostart managers, datastores, and the folders, clusters and
-datacenters that name them) and the performance counter ids. `retrieve_objects` is one
-PropertyCollector round trip over the view (following continuation tokens) and
-`query_perf` one `QueryPerf` for the latest realtime sample of the few counters the
-families need; both read the answers as plain data through `wire`.
+datacenters that name them) and the performance counter ids. `filter_spec` is what the
+inventory reads of them (see inventory.py for how it is kept); `retrieve_objects` reads it
+all in one PropertyCollector round trip (following continuation tokens), the full read
+the kept inventory is tested and measured against; `query_perf` is one `QueryPerf` for
+the latest realtime sample of the few counters the families need. Answers are read as
+plain data through `wire`.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class Session:
         self.view: Any = None
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
-        self.autostart_via_manager = True  # see _filter_spec
+        self.autostart_via_manager = True  # see filter_spec
         self._lock = threading.Lock()
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -178,7 +180,7 @@ class Session:
                 content.sessionManager.Logout()
 
 
-def _filter_spec(view: Any, via_manager: bool) -> Any:
+def filter_spec(view: Any, via_manager: bool) -> Any:
     """The one filter of a collection. `via_manager`: each host's autostart config comes
     from its HostAutoStartManager through a traversal; otherwise from the host's copy in
     `config.autoStart` (the fallback for a vCenter that refuses the traversal)."""
@@ -223,7 +225,7 @@ def retrieve_objects(session: Session) -> Objects:
         answer = invoke_raw(
             collector,
             "RetrievePropertiesEx",
-            [_filter_spec(session.view, session.autostart_via_manager)],
+            [filter_spec(session.view, session.autostart_via_manager)],
             options,
         )
     except (vmodl.fault.InvalidArgument, vmodl.query.InvalidProperty) as err:
@@ -238,7 +240,7 @@ def retrieve_objects(session: Session) -> Objects:
         )
         session.autostart_via_manager = False
         answer = invoke_raw(
-            collector, "RetrievePropertiesEx", [_filter_spec(session.view, False)], options
+            collector, "RetrievePropertiesEx", [filter_spec(session.view, False)], options
         )
     objects, token = parse_retrieve_result(answer)
     while token:
@@ -249,8 +251,9 @@ def retrieve_objects(session: Session) -> Objects:
     return objects
 
 
-def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
-    """One QueryPerf for these hosts and VMs: the latest realtime sample. Blocking."""
+def query_perf_answer(session: Session, hosts: list[str], vms: list[str]) -> bytes | None:
+    """One QueryPerf for these hosts and VMs, the latest realtime sample, as vCenter's
+    answer (None: nothing to ask). Blocking."""
     session.ensure()
 
     def metric_ids(counters: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
@@ -261,8 +264,13 @@ def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
     specs = [("HostSystem", moid, host_metrics) for moid in hosts]
     specs += [("VirtualMachine", moid, vm_metrics) for moid in vms]
     if not specs:
-        return {}
+        return None
     perf_manager = session.content.perfManager
     body = query_perf_request(perf_manager, specs, REALTIME_INTERVAL)
-    answer = post(perf_manager, "QueryStats", body)  # QueryStats is pyVmomi's QueryPerf
-    return parse_perf(answer, session.counter_names)
+    return post(perf_manager, "QueryStats", body)  # QueryStats is pyVmomi's QueryPerf
+
+
+def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
+    """One QueryPerf for these hosts and VMs, read into plain data. Blocking."""
+    answer = query_perf_answer(session, hosts, vms)
+    return {} if answer is None else parse_perf(answer, session.counter_names)
