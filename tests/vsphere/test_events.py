@@ -87,3 +87,39 @@ def test_latest_failure_per_vm_wins() -> None:
     assert failures.get("vm-1") == StartFailure(300.0, "latest")
     other = failures.get("vm-2")
     assert other is not None and len(other.reason) == 200
+
+
+def test_samples_carry_each_vms_recorded_failure() -> None:
+    from exporter import families as fam
+    from exporter.collectors.vsphere.samples import Snapshot, snapshot_samples
+
+    objects = {
+        "host-1": {"type": "HostSystem", "name": "esx1", "runtime.connectionState": "connected"},
+        "vm-1": {
+            "type": "VirtualMachine",
+            "name": "web",
+            "runtime.host": "host-1",
+            "runtime.powerState": "poweredOff",
+        },
+        "vm-2": {
+            "type": "VirtualMachine",
+            "name": "db",
+            "runtime.host": "host-1",
+            "runtime.powerState": "poweredOn",
+        },
+    }
+    snap = Snapshot(
+        objects, start_failures={"vm-1": [1000.0, "File [ds1] web/web.vmdk was not found"]}
+    )
+    out = snapshot_samples("vc", snap)
+    labels = {"target": "vc", "host": "esx1", "vm": "web"}
+    assert out.value(fam.VM_START_FAILURE_TIMESTAMP, **labels) == 1000.0
+    assert (
+        out.value(
+            fam.VM_START_FAILURE_INFO, **labels, reason="File [ds1] web/web.vmdk was not found"
+        )
+        == 1
+    )
+    assert len(out.series[fam.VM_START_FAILURE_INFO]) == 1
+    # A snapshot recorded without failures (older recordings) reads as none.
+    assert Snapshot.from_dict({"objects": objects}).start_failures == {}

@@ -17,6 +17,7 @@ Performance counters (group.name.rollup) and what is made of them:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +90,7 @@ def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
     order of their ids, so the exposition does not depend on the order vCenter answered in
     (a full read and the kept inventory give the same text)."""
     out = SampleSet()
-    snap = Snapshot(dict(sorted(snap.objects.items())), snap.perf)
+    snap = dataclasses.replace(snap, objects=dict(sorted(snap.objects.items())))
     hosts = host_samples(out, target, snap)
     vm_samples(out, target, snap, hosts)
     datastore_samples(out, target, snap)
