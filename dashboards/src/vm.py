@@ -113,7 +113,74 @@ def build() -> dm.Dashboard:
             mappings=POWER_STATE,
             h=5,
         ),
+        row(101, "CPU and memory"),
+        graph(
+            12,
+            "CPU usage",
+            "CPU the VM used as a share of its vCPUs' capacity (hypervisor_vm_cpu_usage_ratio):"
+            " libvirt over the window between two collections, vSphere from vCenter's"
+            " realtime cpu.usage. Running VMs only.",
+            [query(f"hypervisor_vm_cpu_usage_ratio{{{SEL}}}", "usage")],
+            unit="percentunit",
+            max_value=1,
+        ),
+        graph(
+            13,
+            "Memory",
+            "Memory configured for the VM (hypervisor_vm_memory_bytes) and host memory"
+            " backing it (hypervisor_vm_memory_used_bytes: QEMU's resident memory on libvirt,"
+            " consumed memory on vSphere; absent where the platform does not tell).",
+            [
+                query(f"hypervisor_vm_memory_bytes{{{SEL}}}", "configured", ref="A"),
+                query(f"hypervisor_vm_memory_used_bytes{{{SEL}}}", "used", ref="B"),
+            ],
+            unit="bytes",
+        ),
+        stat_panel(
+            14,
+            "vCPUs",
+            "Virtual CPUs of the VM (hypervisor_vm_vcpus).",
+            [query(f"hypervisor_vm_vcpus{{{SEL}}}", "vCPUs", instant=True)],
+            w=4,
+            colour=BigValueColorMode.NONE,
+        ),
         row(100, "Disks and network"),
+        graph(
+            15,
+            "Disk throughput",
+            "Bytes per second read and written per virtual disk"
+            " (hypervisor_vm_disk_read_bytes_per_second, _write_bytes_per_second).",
+            [
+                query(
+                    f"hypervisor_vm_disk_read_bytes_per_second{{{SEL}}}", "{{disk}} read", ref="A"
+                ),
+                query(
+                    f"hypervisor_vm_disk_write_bytes_per_second{{{SEL}}}",
+                    "{{disk}} written",
+                    ref="B",
+                ),
+            ],
+            unit="Bps",
+        ),
+        graph(
+            16,
+            "Network throughput",
+            "Bytes per second received and sent per interface"
+            " (hypervisor_vm_network_receive_bytes_per_second, _transmit_bytes_per_second).",
+            [
+                query(
+                    f"hypervisor_vm_network_receive_bytes_per_second{{{SEL}}}",
+                    "{{interface}} received",
+                    ref="A",
+                ),
+                query(
+                    f"hypervisor_vm_network_transmit_bytes_per_second{{{SEL}}}",
+                    "{{interface}} sent",
+                    ref="B",
+                ),
+            ],
+            unit="Bps",
+        ),
         shared.disk_queue(
             8,
             [(f"hypervisor_vm_disk_queue_length{{{SEL}}}", "{{disk}}")],

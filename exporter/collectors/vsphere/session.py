@@ -49,6 +49,13 @@ VM_COUNTERS = (
     ("net.packetsTx.summation", "*"),
     ("net.droppedRx.summation", "*"),
     ("net.droppedTx.summation", "*"),
+    # Capacity: realtime averages over the 20 s sample.
+    ("cpu.usage.average", ""),
+    ("mem.consumed.average", ""),
+    ("virtualDisk.read.average", "*"),
+    ("virtualDisk.write.average", "*"),
+    ("net.bytesRx.average", "*"),
+    ("net.bytesTx.average", "*"),
 )
 
 # Only what the families need: every extra property costs vCenter and us per VM.
@@ -62,6 +69,8 @@ VM_PROPERTIES = (
     "summary.runtime.bootTime",
     "guest.toolsStatus",
     "guest.toolsRunningStatus",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
 )
 HOST_PROPERTIES = (
     "name",
@@ -70,12 +79,21 @@ HOST_PROPERTIES = (
     "runtime.inMaintenanceMode",
     "summary.runtime.bootTime",
     "summary.hardware.numCpuThreads",
+    "summary.hardware.numCpuCores",
+    "summary.hardware.cpuMhz",
     "summary.hardware.memorySize",
     "summary.quickStats.overallMemoryUsage",
     "summary.config.product.version",
     "configManager.autoStartManager",
 )
-DATASTORE_PROPERTIES = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible")
+DATASTORE_PROPERTIES = (
+    "name",
+    "summary.capacity",
+    "summary.freeSpace",
+    "summary.accessible",
+    "summary.uncommitted",
+    "vm",
+)
 PARENT_PROPERTIES = ("name", "parent")  # folders, compute resources, datacenters
 
 
