@@ -17,6 +17,9 @@ from exporter.metrics import SampleSet
 from exporter.targets import TargetConfig
 
 log = logging.getLogger("exporter.runner")
+# A blocking call still running this long after its target's timeout gives its worker slot
+# back (see exporter.blocking): the next collection can try a fresh connection.
+ABANDON_GRACE = 5.0
 
 
 @dataclass
@@ -48,7 +51,8 @@ class TargetRunner:
     def of(cls, target: TargetConfig, pool: WorkerPool) -> TargetRunner:
         """The runner of `target`, with a lane of as many slots as its kind declares."""
         kind = kinds()[target.kind]
-        return cls(target, pool.lane(target.name, kind.slots), kind.collector)
+        lane = pool.lane(target.name, kind.slots, target.timeout + ABANDON_GRACE)
+        return cls(target, lane, kind.collector)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.

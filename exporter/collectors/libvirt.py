@@ -44,9 +44,11 @@ from exporter.targets import Problem, TargetConfig
 class LibvirtTarget(TargetConfig):
     kind: ClassVar[str] = "libvirt"
     uri: str = ""
+    start_failure_window: float = start_failures.DEFAULT_WINDOW
 
     def validate(self, problem: Problem) -> None:
         super().validate(problem)
+        start_failures.check_window(self.start_failure_window, problem)
         if not re.match(r"^[a-z0-9+]+://", self.uri):
             problem("uri", f"must be a libvirt URI such as qemu:///system, got {self.uri!r}")
 
@@ -729,7 +731,7 @@ class LibvirtCollector:
         )
         self._previous: Snapshot | None = None
         self.fallback = PerDomainFallback()
-        self.failures: StartFailures[str] = StartFailures()
+        self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
         self.qemu_logs = reasons.qemu_log_dir(target.uri)
 
     def _read(self) -> Snapshot:

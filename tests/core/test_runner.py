@@ -6,6 +6,7 @@ These exercise the runner itself; every collector is also tested against its rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -131,6 +132,26 @@ async def test_a_scrape_joining_a_collection_keeps_its_own_deadline() -> None:
     made[0].gate.set()
     assert (await first).up
     assert made[0].collections == 1 and runner.errors_total == 0
+
+
+async def test_a_call_hung_past_its_grace_gives_its_slot_back_boundedly() -> None:
+    lane = Lane("t", slots=1, abandon_after=0.2, max_abandoned=2)
+    gate = threading.Event()
+    hung = [asyncio.ensure_future(lane.run(gate.wait, 10)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert lane.busy == 1  # one slot: the others wait...
+    await asyncio.sleep(0.6)
+    # ...until the running call is past its grace: two threads were left behind, the
+    # bound, and the third call holds the slot for good.
+    assert lane.abandoned == 2 and lane.busy == 1
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await lane.run(lambda: None)
+        raise AssertionError("the lane must stay held at its bound")
+    gate.set()  # the peer answers: every thread returns, the slots are free again
+    await asyncio.gather(*hung)
+    assert lane.abandoned == 0 and lane.busy == 0
+    assert await lane.run(lambda: 42) == 42
 
 
 class DuplicatingCollector:

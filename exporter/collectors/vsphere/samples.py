@@ -17,10 +17,13 @@ Performance counters (group.name.rollup) and what is made of them:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from exporter import families as fam
+from exporter.collectors import start_failures
+from exporter.collectors.start_failures import StartFailure
 from exporter.derive import packet_loss_ratio, unique_vm_labels
 from exporter.metrics import SampleSet
 
@@ -58,13 +61,19 @@ class Snapshot:
 
     objects: Objects
     perf: PerfData = field(default_factory=dict)
+    # VM moid -> [Unix time, message] of its latest recorded failed start (events.py)
+    start_failures: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objects": self.objects, "perf": self.perf}
+        return {"objects": self.objects, "perf": self.perf, "start_failures": self.start_failures}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        return cls(objects=data["objects"], perf=data.get("perf", {}))
+        return cls(
+            objects=data["objects"],
+            perf=data.get("perf", {}),
+            start_failures=data.get("start_failures", {}),
+        )
 
 
 @dataclass
@@ -81,7 +90,7 @@ def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
     order of their ids, so the exposition does not depend on the order vCenter answered in
     (a full read and the kept inventory give the same text)."""
     out = SampleSet()
-    snap = Snapshot(dict(sorted(snap.objects.items())), snap.perf)
+    snap = dataclasses.replace(snap, objects=dict(sorted(snap.objects.items())))
     hosts = host_samples(out, target, snap)
     vm_samples(out, target, snap, hosts)
     datastore_samples(out, target, snap)
@@ -244,6 +253,9 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
             power = "unknown"
         out.add_state(fam.VM_POWER_STATE, power, **labels)
+        failure = snap.start_failures.get(moid)
+        if failure:
+            start_failures.add_samples(out, StartFailure(*failure), **labels)
         if labels["host"] in by_state:
             by_state[labels["host"]][power] += 1
         if vm.get("config.hardware.numCPU") is not None:
