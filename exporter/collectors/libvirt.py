@@ -148,6 +148,8 @@ class DomainXML:
 
 
 def parse_domain_xml(xml: str) -> DomainXML:
+    if "<disk" not in xml and "<interface" not in xml and GUEST_AGENT_CHANNEL not in xml:
+        return DomainXML(None, [], [], [])  # nothing to read: skip parsing the whole XML
     root = ET.fromstring(xml)
     agent: bool | None = None
     for channel in root.iterfind("./devices/channel/target"):
