@@ -15,6 +15,7 @@ from dashboards.src.common import (
     datasource_variable,
     graph,
     host_link,
+    keyed,
     power_state_colours,
     query,
     query_variable,
@@ -112,6 +113,48 @@ def build() -> dm.Dashboard:
             [query(f"hypervisor_vm_power_state{{{SEL}}} == 1", "{{state}}")],
             mappings=POWER_STATE,
             h=5,
+        ),
+        table_panel(
+            17,
+            "Why it is not running: the hypervisor's record",
+            "What the hypervisor itself recorded: libvirt's reason for the VM's current state"
+            " (hypervisor_vm_power_state_reason; failed means libvirt tried to start it and"
+            " could not, booted that it started), and the latest failed start with the"
+            " platform's message and its time (hypervisor_vm_start_failure_info and"
+            " _timestamp_seconds: vCenter's fault for a failed power-on or HA restart,"
+            " libvirt's state and QEMU's error). A failure recorded in the last 15 minutes"
+            " of a VM still not running fires HypervisorVMStartFailed (warning).",
+            [
+                query(
+                    keyed(f"hypervisor_vm_power_state_reason{{{SEL}}}", "vm", "reason"),
+                    ref="A",
+                    table=True,
+                ),
+                # Its own column name: a second `reason` column would keep rows apart.
+                query(
+                    keyed(
+                        f"label_join(hypervisor_vm_start_failure_info{{{SEL}}},"
+                        ' "failure", "", "reason")',
+                        "vm",
+                        "failure",
+                    ),
+                    ref="B",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_vm_start_failure_timestamp_seconds{{{SEL}}} * 1000", "vm"),
+                    ref="C",
+                    table=True,
+                ),
+            ],
+            columns={
+                "reason": "state reason (libvirt)",
+                "failure": "last failed start",
+                "Value #C": "failed at",
+            },
+            units={"Value #C": "dateTimeAsIso"},
+            no_value="Nothing recorded",
+            h=4,
         ),
         row(101, "CPU and memory"),
         graph(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from exporter.metrics import SampleSet
 from exporter.webconfig import WebConfig, load_web_config
 from exporter.yamlfile import parse_yaml
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Examples per test: the loaded profile's (tests/conftest.py: 300, `make unit` 30).
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # YAML-ish text: the characters that make YAML structure, plus anything.
 yamlish = st.text(
@@ -202,3 +204,48 @@ def test_any_sysfs_attribute_bytes_give_samples_or_a_sysfs_error(
     finally:
         for path, content in originals.items():
             path.write_bytes(content)
+
+
+# Errors the vSphere wire readers may raise on a malformed answer: the collector turns them
+# into the target's down reason. Anything else (AttributeError, TypeError, KeyError) would
+# be a bug in the reader.
+WIRE_ERRORS = (ET.ParseError, ValueError, OverflowError)
+
+
+def _answers() -> list[bytes]:
+    from tests.vsphere import test_xml
+
+    return [
+        value.encode() if isinstance(value, str) else value
+        for name, value in vars(test_xml).items()
+        if name.isupper() and name != "ENVELOPE" and isinstance(value, str | bytes)
+    ]
+
+
+@st.composite
+def mangled_answers(draw: st.DrawFn) -> bytes:
+    answer = draw(st.sampled_from(_answers()))
+    for _ in range(draw(st.integers(1, 3))):
+        start = draw(st.integers(0, len(answer)))
+        end = draw(st.integers(start, min(len(answer), start + 40)))
+        filler = draw(
+            st.sampled_from([b"", b"<", b">", b"&amp;", b"-1", b"1e999", b"x" * 5, b"\xff"])
+            | st.binary(max_size=12)
+            | st.text(max_size=12).map(str.encode)
+        )
+        answer = answer[:start] + filler + answer[end:]
+    return answer
+
+
+@SETTINGS
+@given(mangled_answers() | st.binary(max_size=200))
+def test_any_vsphere_answer_gives_data_or_a_parse_error(data: bytes) -> None:
+    from exporter.collectors.vsphere.wire import parse_perf, parse_retrieve_result, parse_update_set
+
+    for reader in (
+        parse_retrieve_result,
+        lambda raw: parse_perf(raw, {1: "cpu.idle.summation", 2: "net.packetsRx.summation"}),
+        parse_update_set,
+    ):
+        with contextlib.suppress(*WIRE_ERRORS):
+            reader(data)

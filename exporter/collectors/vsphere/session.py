@@ -109,6 +109,34 @@ def is_not_authenticated(err: BaseException) -> bool:
     return isinstance(err, vim.fault.NotAuthenticated)
 
 
+# pyVim.connect's version probe (GET /sdk/vimServiceVersions.xml, before the login) opens
+# its HTTPS connection without a timeout, and SmartConnect has no parameter for it: on a
+# vCenter that accepts and never answers it waited forever. Its connection classes are
+# replaced by ones that take the timeout of the login running in the calling thread.
+_probe = threading.local()
+_probe_lock = threading.Lock()
+
+
+def _bound_version_probe(connect: Any) -> None:
+    with _probe_lock:
+        if getattr(connect, "_exporter_bounded", False):
+            return
+
+        def bounded(base: type) -> type:
+            class Bounded(base):  # type: ignore[misc]
+                def __init__(self, *args: Any, **kwargs: Any) -> None:
+                    timeout = getattr(_probe, "timeout", None)
+                    if timeout is not None:
+                        kwargs.setdefault("timeout", timeout)
+                    super().__init__(*args, **kwargs)
+
+            return Bounded
+
+        connect.HTTPSConnection = bounded(connect.HTTPSConnection)
+        connect.HTTPConnection = bounded(connect.HTTPConnection)
+        connect._exporter_bounded = True
+
+
 class LoginError(Exception):
     """vCenter refused the credentials. The collection fails with this message alone (no
     fault dump); the next one logs in again, so a corrected password file takes effect
@@ -137,17 +165,35 @@ class Session:
         return ssl.create_default_context(cafile=self.target.ca_file)
 
     def ensure(self) -> Any:
-        """The service instance, logging in first when there is no session. Blocking."""
+        """The service instance, logging in first when there is no session. Blocking.
+
+        The login runs outside the lock: a login hung on a silent vCenter holds only its
+        own thread, and the next collection (the lane's other slot) tries its own login
+        instead of waiting behind it.
+        """
+        with self._lock:
+            if self.si is not None:
+                return self.si
+        si, content, view, counter_ids = self._login()
         with self._lock:
             if self.si is None:
-                self._login()
-            return self.si
+                self.si, self.content, self.view = si, content, view
+                self.counter_ids = counter_ids
+                self.counter_names = {v: k for k, v in counter_ids.items()}
+                return si
+            current = self.si
+        # Another collection logged in meanwhile: keep its session, end ours.
+        with contextlib.suppress(Exception):
+            content.sessionManager.Logout()
+        return current
 
-    def _login(self) -> None:
+    def _login(self) -> tuple[Any, Any, Any, dict[str, int]]:
         connect = pyvmomi("pyVim.connect")
         vim, _ = _pyvmomi()
+        _bound_version_probe(connect)
 
         host, port = self.target.address
+        _probe.timeout = self.target.timeout
         try:
             si = connect.SmartConnect(
                 host=host,
@@ -155,6 +201,7 @@ class Session:
                 user=self.target.username,
                 pwd=self.target.password.reveal(),
                 sslContext=self._ssl_context(),
+                # Every SOAP connection: connect and each read bounded by the timeout.
                 httpConnectionTimeout=self.target.timeout,
                 connectionPoolTimeout=-1,
             )
@@ -163,6 +210,8 @@ class Session:
                 f"login as {self.target.username!r} refused: incorrect user name or password"
                 f" ({self.target.password.origin})"
             ) from None
+        finally:
+            _probe.timeout = None
         try:
             content = si.RetrieveContent()
             types = [
@@ -173,17 +222,16 @@ class Session:
                 vim.Datacenter,
                 vim.Folder,
             ]
-            self.view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
+            view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
             counters = content.perfManager.perfCounter
-            self.counter_ids = {
+            counter_ids = {
                 f"{c.groupInfo.key}.{c.nameInfo.key}.{c.rollupType}": c.key for c in counters
             }
-            self.counter_names = {v: k for k, v in self.counter_ids.items()}
         except Exception:
             with contextlib.suppress(Exception):
                 si.RetrieveContent().sessionManager.Logout()
             raise
-        self.si, self.content = si, content
+        return si, content, view, counter_ids
 
     def drop(self) -> None:
         """Forgets a session vCenter no longer knows; the next call logs in again."""
