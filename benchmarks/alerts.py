@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from tests.peers.process import free_port, wait_until
-from tests.peers.prometheus import Prometheus
+from harness.process import free_port, wait_until
+from harness.prometheus import Prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS, VMS = 20, 1000
@@ -112,7 +112,7 @@ def main() -> None:
     server, port = serve(exposition())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results = {}
+        results: dict[bool, float] = {}
         for static in (False, True):
             prometheus = Prometheus(
                 work / f"prom-{static}", [f"127.0.0.1:{port}"], [rules(work, static)]
@@ -136,11 +136,11 @@ def main() -> None:
             finally:
                 prometheus.stop()
     server.shutdown()
-    shipped, static = results[False], results[True]
+    shipped, static_only = results[False], results[True]
     print(f"alerts: {VMS} VMs failing autostart on {HOSTS} hosts, autostart group evaluation")
     print(f"  shipped rules (template-query description): {shipped * 1000:8.1f} ms")
-    print(f"  same rules, static description:             {static * 1000:8.1f} ms")
-    print(f"  ratio: {shipped / static:.1f}x")
+    print(f"  same rules, static description:             {static_only * 1000:8.1f} ms")
+    print(f"  ratio: {shipped / static_only:.1f}x")
 
 
 if __name__ == "__main__":

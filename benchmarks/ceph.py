@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.ceph
 
-Starts a throwaway cluster (1 mon, 1 mgr, 3 memstore OSDs; tests/peers/ceph.py), then in
+Starts a throwaway cluster (1 mon, 1 mgr, 3 memstore OSDs; harness/ceph.py), then in
 alternating rounds times (a) the three mon_command calls of one collection (status, health
 detail, osd dump) on a connected librados client with nothing around them, and (b) one
 full collection through the exporter's collector (worker lane, JSON decoding, samples) and
@@ -27,7 +27,7 @@ from exporter.blocking import WorkerPool
 from exporter.collectors.ceph import COMMANDS, CephCollector, cluster_samples
 from exporter.config import CephTarget
 from exporter.metrics import render
-from tests.peers.ceph import CephCluster
+from harness.ceph import CephCluster
 
 ROUNDS = 200
 CLI_ROUNDS = 10

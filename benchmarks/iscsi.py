@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.iscsi
 
-On fixture trees shaped like the kernel's (tests/iscsi/sysfs_fixture.py) with 10, 100 and
+On fixture trees shaped like the kernel's (harness/iscsi_sysfs.py) with 10, 100 and
 1,000 sessions of one connection each: the median time of one full collection (the read
 in the target's worker thread, the samples and their rendering) against the median time
 of opening and reading the same attribute files and listing the same two directories
@@ -17,7 +17,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from exporter.blocking import WorkerPool
@@ -29,8 +29,8 @@ from exporter.collectors.iscsi import (
 )
 from exporter.config import IscsiTarget
 from exporter.metrics import render
-from tests.iscsi import iscsiadm
-from tests.iscsi.sysfs_fixture import Connection, Session, build_tree
+from harness import iscsiadm
+from harness.iscsi_sysfs import Connection, Session, build_tree
 
 RUNS = 30
 STATES = ("LOGGED_IN", "LOGGED_IN", "LOGGED_IN", "FAILED", "FREE")
@@ -51,7 +51,7 @@ def sessions(count: int) -> list[Session]:
     ]
 
 
-def bare_reads(root: str, objects: list[tuple[str, tuple[str, ...]]]) -> Callable[[], None]:
+def bare_reads(root: str, objects: Sequence[tuple[str, tuple[str, ...]]]) -> Callable[[], None]:
     """The system calls of one collection with nothing around them: list the two class
     directories, open each session's and connection's directory, read its attributes."""
     listings = [f"{root}/class/iscsi_session", f"{root}/class/iscsi_connection"]
@@ -71,7 +71,7 @@ def bare_reads(root: str, objects: list[tuple[str, tuple[str, ...]]]) -> Callabl
     return run
 
 
-def objects_read(root: str) -> list[tuple[str, tuple[str, ...]]]:
+def objects_read(root: str) -> Sequence[tuple[str, tuple[str, ...]]]:
     snapshot = read_snapshot(root)
     return [(f"{root}/class/iscsi_session/{name}", SESSION_ATTRS) for name in snapshot.sessions] + [
         (f"{root}/class/iscsi_connection/{name}", CONNECTION_ATTRS) for name in snapshot.connections

@@ -23,8 +23,8 @@ from exporter.blocking import WorkerPool
 from exporter.collectors.libvirt import LibvirtCollector
 from exporter.config import LibvirtTarget
 from exporter.metrics import render
-from tests.libvirt.conftest import node_xml
-from tests.peers.exporter import Exporter
+from harness.exporter import Exporter
+from harness.libvirt_node import node_xml
 
 RUNS = 30
 

@@ -1,14 +1,26 @@
 """Our vSphere collection against vmware-exporter 0.18.4, side by side on one simulator.
 
-    .venv/bin/python -m benchmarks.vsphere [--sizes 1000,5000] [--scrapes 7] [--soak 500]
+    .venv/bin/python -m benchmarks.vsphere [--sizes 5000,10000] [--scrapes 7]
+        [--their-scrapes 7,3] [--soak 200]
 
 For each inventory size one simulated vCenter (tools/vcsim) serves both exporters; their
 scrapes alternate, so both see the same machine load. Per scrape: wall time of the HTTP
 request (what Prometheus waits for), CPU seconds of the exporter process (utime + stime
 from /proc), and the process's peak RSS (VmHWM) after all scrapes. Medians of `--scrapes`
-scrapes after one warm-up scrape each (ours logs in once and keeps its session; theirs logs
-in per scrape, as it always does). `--soak N` then scrapes ours N more times at the first
-size and reports its RSS along the way.
+scrapes of ours and `--their-scrapes` of theirs (per size: vmware-exporter takes tens of
+seconds a scrape at 10,000 VMs) after one warm-up scrape each (ours logs in once and keeps
+its session; theirs logs in per scrape, as it always does). `--soak N` then scrapes ours
+N more times at the largest size and reports its RSS along the way.
+
+Load on vCenter: each exporter talks to the simulator through its own byte-counting
+proxy (benchmarks/proxy.py), so the bytes vCenter sends per scrape are counted on the
+wire; the simulator's GET /bytes splits them by SOAP method. Ours is measured three ways:
+its first collection (login, counters, full inventory, perf), a full collection on the
+kept session (the simulator is told to forget the update protocol's versions, so the
+exporter falls back to a full read), and steady-state collections with nothing changing.
+
+Compression: the exposition of ours fetched with and without `Accept-Encoding: gzip`, and
+gzip at the exporter's level timed in this process on the same text.
 
 vmware-exporter runs from its own venv (.cache/vmware-exporter-venv, created on first use
 with `pip install vmware-exporter==0.18.4 requests twisted==24.3.0`: newer Twisted breaks
@@ -18,6 +30,7 @@ it) with certificate checks off, the only way it can talk to a self-signed vCent
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -29,9 +42,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peers.exporter import Exporter
-from tests.peers.process import Peer, free_port
-from tests.peers.vcsim import Vcsim
+from benchmarks.proxy import ByteProxy
+from exporter.http import GZIP_LEVEL
+from harness.exporter import Exporter
+from harness.process import Peer, free_port
+from harness.vcsim import Vcsim
 
 ROOT = Path(__file__).resolve().parents[1]
 INCUMBENT_VENV = ROOT / ".cache" / "vmware-exporter-venv"
@@ -72,6 +87,7 @@ def memory_kib(pid: int, key: str) -> int:
 class Runs:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    vcenter_bytes: list[int] = field(default_factory=list)
     series: int = 0
     peak_rss_mib: float = 0.0
 
@@ -82,27 +98,38 @@ class Runs:
         return statistics.median(self.cpu)
 
 
-def scrape(url: str, pid: int, runs: Runs | None) -> str:
+def scrape(
+    url: str, pid: int, runs: Runs | None, proxy: ByteProxy | None = None, gzip_ok: bool = False
+) -> tuple[str, int]:
+    """One scrape: (exposition, bytes the simulator sent through `proxy` meanwhile)."""
     cpu = cpu_seconds(pid)
+    before = proxy.counts().from_server if proxy else 0
+    request = urllib.request.Request(url)
+    if gzip_ok:
+        request.add_header("Accept-Encoding", "gzip")
     started = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=600) as response:
-        body = response.read().decode()
+    with urllib.request.urlopen(request, timeout=900) as response:
+        raw = response.read()
+        compressed = response.headers.get("Content-Encoding") == "gzip"
     wall = time.perf_counter() - started
+    sent = (proxy.counts().from_server - before) if proxy else 0
+    body = (gzip.decompress(raw) if compressed else raw).decode()
     if runs is not None:
         runs.wall.append(wall)
         runs.cpu.append(cpu_seconds(pid) - cpu)
+        runs.vcenter_bytes.append(sent)
         runs.series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
-    return body
+    return body, sent
 
 
 class Incumbent(Peer):
-    def __init__(self, sim: Vcsim, workdir: Path) -> None:
+    def __init__(self, sim: Vcsim, workdir: Path, address: str) -> None:
         self.port = free_port()
         env = {
             "VSPHERE_USER": sim.username,
             "VSPHERE_PASSWORD": sim.password,
             "VSPHERE_IGNORE_SSL": "True",
-            "VSPHERE_HOST": sim.address,
+            "VSPHERE_HOST": address,
         }
         super().__init__(
             f"vmware-exporter-{self.port}",
@@ -110,7 +137,7 @@ class Incumbent(Peer):
             workdir,
             env=env,
         )
-        self.url = f"http://127.0.0.1:{self.port}/metrics?target={sim.address}"
+        self.url = f"http://127.0.0.1:{self.port}/metrics?target={address}"
 
         def up() -> bool:
             urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2).close()
@@ -119,42 +146,98 @@ class Incumbent(Peer):
         self.wait_ready(up, timeout=30)
 
 
-def measure(size: int, scrapes: int, soak: int, workdir: Path) -> dict[str, object]:
+def by_method(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def measure(
+    size: int, scrapes: int, their_scrapes: int, soak: int, workdir: Path
+) -> dict[str, object]:
     # two clusters of ten hosts share the VMs, as a mid-size vCenter would
-    sim = Vcsim(workdir, clusters=2, hosts=10, vms=size // 2, startup_timeout=600)
+    started = time.monotonic()
+    sim = Vcsim(workdir, clusters=2, hosts=10, vms=size // 2, startup_timeout=900)
+    sim_start = time.monotonic() - started
+    sim_rss = memory_kib(sim.proc.pid, "VmRSS") / 1024
     ours_runs, theirs_runs = Runs(), Runs()
     soak_rss: list[tuple[int, float]] = []
     ours = theirs = None
+    ours_proxy, theirs_proxy = ByteProxy(sim.address), ByteProxy(sim.address)
+    load: dict[str, object] = {}
     try:
-        ours = Exporter({"targets": [sim.target(timeout=300)]}, workdir)
-        theirs = Incumbent(sim, workdir)
+        target = sim.target(timeout=300) | {"host": ours_proxy.address}
+        ours = Exporter({"targets": [target]}, workdir)
+        theirs = Incumbent(sim, workdir, theirs_proxy.address)
         ours_url = ours.url + "/metrics"
         ours_pid, theirs_pid = ours.proc.pid, theirs.proc.pid
-        body = scrape(ours_url, ours_pid, None)  # warm-up: login, counters, view
+        methods = sim.sent_bytes()
+        # warm-up: login, counters, view, the full inventory
+        body, load["first"] = scrape(ours_url, ours_pid, None, ours_proxy)
         assert 'hypervisor_target_up{target="vc",kind="vsphere"} 1' in body, body[-2000:]
-        scrape(theirs.url, theirs_pid, None)
-        for _ in range(scrapes):
-            scrape(ours_url, ours_pid, ours_runs)
-            scrape(theirs.url, theirs_pid, theirs_runs)
+        load["first_by_method"] = by_method(methods, methods := sim.sent_bytes())
+        _, load["theirs_first"] = scrape(theirs.url, theirs_pid, None, theirs_proxy)
+        methods = sim.sent_bytes()
+        for i in range(max(scrapes, their_scrapes)):
+            if i < scrapes:
+                scrape(ours_url, ours_pid, ours_runs, ours_proxy)
+            if i < their_scrapes:
+                scrape(theirs.url, theirs_pid, theirs_runs, theirs_proxy)
+        # steady state: what ours asked for across its scrapes above (nothing changed)
+        load["steady_by_method"] = {
+            k: v // scrapes
+            for k, v in by_method(methods, sim.sent_bytes()).items()
+            if k in ("WaitForUpdatesEx", "QueryPerf", "RetrievePropertiesEx")
+        }
         ours_runs.peak_rss_mib = memory_kib(ours_pid, "VmHWM") / 1024
         theirs_runs.peak_rss_mib = memory_kib(theirs_pid, "VmHWM") / 1024
+        theirs.stop()
+        # a full collection on the kept session: versions forgotten, the exporter reads all
+        sim.updates(forget_versions=True)
+        methods = sim.sent_bytes()
+        _, load["full"] = scrape(ours_url, ours_pid, None, ours_proxy)
+        load["full_by_method"] = by_method(methods, sim.sent_bytes())
+        # compression of the exposition
+        plain, _ = scrape(ours_url, ours_pid, None, ours_proxy)
+        request = urllib.request.Request(ours_url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=900) as response:
+            assert response.headers.get("Content-Encoding") == "gzip"
+            compressed = len(response.read())
+        data = plain.encode()
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            gzip.compress(data, GZIP_LEVEL)
+            times.append(time.perf_counter() - t0)
+        load["exposition_bytes"], load["gzip_bytes"] = len(data), compressed
+        load["gzip_seconds"] = statistics.median(times)
         for i in range(1, soak + 1):
-            scrape(ours_url, ours_pid, None)
-            if i == 1 or i % 50 == 0:
+            scrape(ours_url, ours_pid, None, ours_proxy)
+            if i == 1 or i % 25 == 0:
                 soak_rss.append((i, memory_kib(ours_pid, "VmRSS") / 1024))
     finally:
         for peer in (ours, theirs, sim):
             if peer is not None:
                 peer.stop()
+        ours_proxy.stop()
+        theirs_proxy.stop()
+    load["steady"] = statistics.median(ours_runs.vcenter_bytes)
+    load["theirs_steady"] = statistics.median(theirs_runs.vcenter_bytes)
     return {
         "vms": sim.state["vms"],
         "hosts": sim.state["hosts"],
+        "sim_start_seconds": sim_start,
+        "sim_rss_mib": sim_rss,
         "ours": ours_runs.__dict__
         | {"median_wall": ours_runs.median_wall(), "median_cpu": ours_runs.median_cpu()},
         "theirs": theirs_runs.__dict__
         | {"median_wall": theirs_runs.median_wall(), "median_cpu": theirs_runs.median_cpu()},
         "soak_rss_mib": soak_rss,
+        "load": load,
     }
+
+
+def mb(n: object) -> str:
+    assert isinstance(n, int | float)
+    return f"{n / 1e6:.2f} MB"
 
 
 def table(results: list[dict[str, object]]) -> str:
@@ -178,6 +261,30 @@ def table(results: list[dict[str, object]]) -> str:
             f" and {theirs['peak_rss_mib'] / ours['peak_rss_mib']:.1f}x less peak RSS"
         )
     out = "\n".join(lines) + "\n\n" + "\n".join(ratios) + "\n"
+    out += (
+        "\n| VMs | ours: first scrape | full read, kept session | steady state (median)"
+        " | steady / full | vmware-exporter per scrape |\n|---:|---:|---:|---:|---:|---:|\n"
+    )
+    for r in results:
+        load = r["load"]
+        assert isinstance(load, dict)
+        out += (
+            f"| {r['vms']} | {mb(load['first'])} | {mb(load['full'])} | {mb(load['steady'])}"
+            f" | {load['steady'] / load['full']:.3f} | {mb(load['theirs_steady'])} |\n"
+        )
+    for r in results:
+        load = r["load"]
+        assert isinstance(load, dict)
+        for key in ("first_by_method", "full_by_method", "steady_by_method"):
+            parts = ", ".join(f"{k} {mb(v)}" for k, v in sorted(load[key].items()))
+            out += f"\n{r['vms']} VMs, {key.replace('_', ' ')}: {parts}"
+        out += (
+            f"\n{r['vms']} VMs, exposition {mb(load['exposition_bytes'])}, gzip"
+            f" {mb(load['gzip_bytes'])} ({load['exposition_bytes'] / load['gzip_bytes']:.1f}x"
+            f" smaller), compressing {load['gzip_seconds'] * 1000:.0f} ms"
+            f" ({load['gzip_seconds'] / r['ours']['median_wall']:.3f} of the median scrape)"  # type: ignore[index]
+            f"; simulator start {r['sim_start_seconds']:.0f} s, RSS {r['sim_rss_mib']:.0f} MiB\n"
+        )
     for r in results:
         soak = r["soak_rss_mib"]
         if soak:
@@ -189,21 +296,24 @@ def table(results: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--sizes", default="5000,10000")
     parser.add_argument("--scrapes", type=int, default=7)
-    parser.add_argument("--soak", type=int, default=500)
+    parser.add_argument("--their-scrapes", default="7,3", help="vmware-exporter's scrapes per size")
+    parser.add_argument("--soak", type=int, default=200, help="at the largest size")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     ensure_incumbent()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    theirs = [int(s) for s in args.their_scrapes.split(",")]
+    theirs += [theirs[-1]] * (len(sizes) - len(theirs))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-vsphere-") as tmp:
-        for index, size in enumerate(int(s) for s in args.sizes.split(",")):
-            results.append(
-                measure(size, args.scrapes, args.soak if index == 0 else 0, Path(tmp) / str(size))
-            )
+        for size, their_scrapes in zip(sizes, theirs, strict=False):
+            soak = args.soak if size == max(sizes) else 0
+            results.append(measure(size, args.scrapes, their_scrapes, soak, Path(tmp) / str(size)))
             print(f"{size} VMs measured", file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
     print(table(results))
 
 

@@ -47,3 +47,13 @@ def unique_vm_labels(vms: Iterable[tuple[str, str, str]]) -> dict[str, str]:
         vm_id: name if count[(host, name)] == 1 else f"{name} [{vm_id}]"
         for host, name, vm_id in items
     }
+
+
+MESSAGE_MAX = 200  # characters of a platform's message in a label value
+
+
+def bounded_message(text: str, limit: int = MESSAGE_MAX) -> str:
+    """A platform's message as a label value: whitespace collapsed, cut to `limit`
+    characters (an ellipsis marks a cut), so one label cannot carry a stack trace or a log."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -40,6 +40,36 @@ VM_POWER_STATE = StateSet(
     ),
     POWER_STATES,
 )
+VM_POWER_STATE_REASON = Family(
+    "hypervisor_vm_power_state_reason",
+    "Always 1; why the VM is in its current power state, in the platform's own words."
+    " libvirt: the state reason from the bulk stats (state.reason), named after libvirt's"
+    " constant lower-cased (VIR_DOMAIN_SHUTOFF_FAILED is failed: the hypervisor tried to"
+    " start the VM and could not; VIR_DOMAIN_RUNNING_BOOTED is booted; VIR_DOMAIN_PAUSED_IOERROR"
+    " is io_error: paused on a storage error; crashed, panicked, destroyed, shutdown,"
+    " saved, unknown, ...). Read it together with hypervisor_vm_power_state. Not on vSphere.",
+    (*VM, "reason"),
+)
+VM_START_FAILURE_TIMESTAMP = Family(
+    "hypervisor_vm_start_failure_timestamp_seconds",
+    "Unix time of the latest failed start the exporter has a record of; absent when none"
+    " is recorded within the target's start_failure_window (default 24 h). vSphere: the"
+    " createdTime of the latest VmFailedToPowerOnEvent or HA failed-restart event, read"
+    " incrementally from the event history. libvirt: the time in QEMU's log for the domain"
+    " (/var/log/libvirt/qemu/NAME.log, local connections where readable), else the"
+    " lifecycle event (stopped failed or crashed) the connection delivered, else the"
+    " collection that first saw the state reason change to failed or crashed.",
+    VM,
+)
+VM_START_FAILURE_INFO = Family(
+    "hypervisor_vm_start_failure_info",
+    "Always 1, one series per VM: the platform's message for the failure in"
+    " hypervisor_vm_start_failure_timestamp_seconds, whitespace collapsed and cut to 200"
+    " characters. vSphere: the event's fault message (fullFormattedMessage without it)."
+    ' libvirt: the state and its reason as virsh says them ("shut off (failed)"), then'
+    " QEMU's own error line from its log where it wrote one.",
+    (*VM, "reason"),
+)
 VM_AUTOSTART_ENABLED = Family(
     "hypervisor_vm_autostart_enabled",
     "1 when the platform will start this VM when its host boots. libvirt:"
@@ -216,6 +246,15 @@ CEPH_HEALTH_CHECK = Family(
     " PG_DEGRADED; severity is Ceph's, HEALTH_WARN or HEALTH_ERR. Absent when not active.",
     (T, "check", "severity"),
 )
+CEPH_HEALTH_CHECK_INFO = Family(
+    "hypervisor_ceph_health_check_info",
+    "Always 1 for each active Ceph health check; summary is the cluster's own one-line"
+    ' summary of it (mon_command health detail, checks.NAME.summary.message, e.g. "1 osds'
+    ' down"), whitespace collapsed and cut to 200 characters. A separate family so that'
+    " hypervisor_ceph_health_check keeps one series per check while the summary's numbers"
+    " change; join on target and check.",
+    (T, "check", "severity", "summary"),
+)
 CEPH_HEALTH_CHECK_MUTED = Family(
     "hypervisor_ceph_health_check_muted",
     "1 for an active Ceph health check that an operator muted (`ceph health mute`), 0 for"
@@ -279,6 +318,46 @@ CEPH_MONITORS_IN_QUORUM = Family(
     "hypervisor_ceph_monitors_in_quorum",
     "Monitors in the current quorum (mon_command status, quorum_names).",
     (T,),
+)
+CEPH_OBJECTS_DEGRADED = Family(
+    "hypervisor_ceph_objects_degraded",
+    "Object copies Ceph has fewer of than the pool's size asks for (mon_command status,"
+    " pgmap.degraded_objects; the monitors leave it out while it is 0, so it is 0 then)."
+    " Counts copies, as `ceph -s` does: one object missing two replicas counts 2.",
+    (T,),
+)
+CEPH_OBJECTS_MISPLACED = Family(
+    "hypervisor_ceph_objects_misplaced",
+    "Object copies stored on an OSD other than where CRUSH wants them, waiting to be moved"
+    " (mon_command status, pgmap.misplaced_objects; 0 when the monitors leave it out).",
+    (T,),
+)
+CEPH_OSD_FLAG = Family(
+    "hypervisor_ceph_osd_flag",
+    "1 when the OSD map flag is set (mon_command osd dump, flags), else 0: noup, nodown,"
+    " noout, noin, nobackfill, norebalance, norecover, noscrub, nodeep-scrub, pauserd,"
+    " pausewr and full always, any other flag an operator set only while set. Permanent"
+    " feature flags (sortbitwise, recovery_deletes, purged_snapdirs, pglog_hardlimit) are"
+    " left out.",
+    (T, "flag"),
+)
+CEPH_POOL = (T, "pool")
+CEPH_POOL_STORED = Family(
+    "hypervisor_ceph_pool_stored_bytes",
+    "User data stored in the Ceph pool, before replication or erasure coding (mon_command"
+    " df, pools[].stats.stored; ceph df's STORED).",
+    CEPH_POOL,
+)
+CEPH_POOL_AVAILABLE = Family(
+    "hypervisor_ceph_pool_available_bytes",
+    "User data the Ceph pool can still take before its fullest OSD reaches the full ratio,"
+    " replication accounted for (mon_command df, pools[].stats.max_avail; ceph df's MAX AVAIL).",
+    CEPH_POOL,
+)
+CEPH_POOL_OBJECTS = Family(
+    "hypervisor_ceph_pool_objects",
+    "Objects in the Ceph pool (mon_command df, pools[].stats.objects).",
+    CEPH_POOL,
 )
 CEPH_INFO = Family(
     "hypervisor_ceph_info",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import html
 import platform
 import time
@@ -20,6 +21,11 @@ from exporter.runner import TargetRunner
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Leave Prometheus time to receive the answer when it tells us its scrape timeout.
 SCRAPE_TIMEOUT_MARGIN = 0.5
+
+# gzip level 1: Prometheus text shrinks about 10x at a few percent of a scrape's CPU; higher
+# levels cost several times more for little more (see docs/benchmarks.md).
+GZIP_LEVEL = 1
+GZIP_MIN_BYTES = 1024
 
 RUNNERS = web.AppKey("runners", dict[str, TargetRunner])
 CONFIG = web.AppKey("config", Config)
@@ -48,12 +54,40 @@ async def _collect(runners: list[TargetRunner], timeout: float | None) -> list[S
     return out
 
 
+def _accepts_gzip(request: web.Request) -> bool:
+    """Accept-Encoding names gzip (Prometheus sends `gzip`) with a weight above 0."""
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        coding, *params = (p.strip() for p in part.split(";"))
+        if coding.lower() not in ("gzip", "x-gzip"):
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+async def exposition(request: web.Request, body: str) -> web.Response:
+    """The exposition answer, gzip-compressed (in a worker thread: a large one takes tens
+    of milliseconds) when the client accepts it."""
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    data = body.encode()
+    if len(data) >= GZIP_MIN_BYTES and _accepts_gzip(request):
+        data = await asyncio.to_thread(gzip.compress, data, GZIP_LEVEL)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=data, headers=headers)
+
+
 async def metrics(request: web.Request) -> web.Response:
     runners = list(request.app[RUNNERS].values())
     sets = await _collect(runners, _scrape_timeout(request))
     sets.append(build_info())
     body = render(sets) + generate_latest(REGISTRY).decode()
-    return web.Response(text=body, headers={"Content-Type": CONTENT_TYPE})
+    return await exposition(request, body)
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -65,7 +99,7 @@ async def probe(request: web.Request) -> web.Response:
         known = ", ".join(sorted(runners)) or "none"
         raise web.HTTPNotFound(text=f"unknown target {name!r}; configured targets: {known}\n")
     sets = await _collect([runners[name]], _scrape_timeout(request))
-    return web.Response(text=render(sets), headers={"Content-Type": CONTENT_TYPE})
+    return await exposition(request, render(sets))
 
 
 async def healthy(_: web.Request) -> web.Response:

@@ -1,96 +1,86 @@
 #!/usr/bin/env python3
-"""Writes a copy of alerts/hypervisor.rules.yaml with site-specific changes.
+"""Renders alerts/hypervisor.rules.yaml from its source and the table of thresholds.
 
+    scripts/render-rules.py -o alerts/hypervisor.rules.yaml      # what `make render` runs
+    scripts/render-rules.py --check                             # committed file up to date?
     scripts/render-rules.py --runbook-base https://wiki.example/runbooks/ -o hypervisor.rules.yaml
     scripts/render-rules.py --for 10s --autostart-grace 5 -o /tmp/fast.rules.yaml   # demos, tests
 
---runbook-base replaces everything before "<Alert>.md" in every runbook_url. --for sets every
-alert's `for:` (the shipped durations are explained in docs/runbooks/); --autostart-grace
-sets the base grace of HypervisorVMAutostartFailed in seconds. Descriptions keep the shipped
-wording ("for 10 minutes"), so --for is for demos and tests. The output loses the source's
-comments; validate it with `promtool check rules`.
+The source is alerts/src/hypervisor.rules.yaml, the numbers (thresholds, for:, severities,
+the autostart grace, the runbook base) are alerts/thresholds.yaml. --runbook-base replaces
+everything before "<Alert>.md" in every runbook_url; --for sets every alert's `for:` (the
+shipped durations are explained in docs/runbooks/) and the descriptions quote it;
+--autostart-grace sets the base grace of HypervisorVMAutostartFailed in seconds. Validate a
+site copy with `promtool check rules`.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "alerts" / "hypervisor.rules.yaml"
-GRACE_RECORD = "hypervisor:autostart_grace_base_seconds"
-DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+sys.path.insert(0, str(ROOT))
 
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
-    # Multi-line PromQL and templates stay readable as block scalars.
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def render(
-    rules: dict[str, Any],
-    runbook_base: str | None = None,
-    for_duration: str | None = None,
-    autostart_grace: float | None = None,
-) -> dict[str, Any]:
-    if for_duration is not None and not DURATION.match(for_duration):
-        raise ValueError(f"--for: {for_duration!r} is not a Prometheus duration such as 30s or 5m")
-    if autostart_grace is not None and autostart_grace < 0:
-        raise ValueError(f"--autostart-grace: {autostart_grace} must be 0 or more seconds")
-    found_grace = False
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("record") == GRACE_RECORD and autostart_grace is not None:
-                rule["expr"] = f"vector({autostart_grace:g})"
-                found_grace = True
-            if "alert" not in rule:
-                continue
-            if for_duration is not None:
-                rule["for"] = for_duration
-            url = rule.get("annotations", {}).get("runbook_url")
-            if runbook_base is not None and url:
-                rule["annotations"]["runbook_url"] = (
-                    runbook_base.rstrip("/") + "/" + url.rsplit("/", 1)[1]
-                )
-    if autostart_grace is not None and not found_grace:
-        raise ValueError(f"the rules have no {GRACE_RECORD} recording rule to change")
-    return rules
+from alerts import render, thresholds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rules", type=Path, default=RULES, help="source rules file")
+    parser.add_argument("--rules", type=Path, default=render.SOURCE, help="rules source")
+    parser.add_argument("--thresholds", type=Path, default=thresholds.TABLE, help="the table")
     parser.add_argument("--runbook-base", help="URL the runbook files live under")
     parser.add_argument("--for", dest="for_duration", help="set every alert's for: (e.g. 10s)")
     parser.add_argument("--autostart-grace", type=float, help="base autostart grace, seconds")
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=f"write nothing; exit 1 if {render.OUTPUT.relative_to(ROOT)} is not a fresh render",
+    )
     args = parser.parse_args(argv)
+    options = []
+    if args.for_duration is not None:
+        if not thresholds.DURATION.match(args.for_duration):
+            return _fail(
+                f"--for: {args.for_duration!r} is not a Prometheus duration such as 30s or 5m"
+            )
+        options.append(f"--for {args.for_duration}")
+    grace = None
+    if args.autostart_grace is not None:
+        if args.autostart_grace < 0:
+            return _fail(f"--autostart-grace: {args.autostart_grace} must be 0 or more seconds")
+        grace = f"{args.autostart_grace:g}"
+        options.append(f"--autostart-grace {grace}")
+    if args.runbook_base is not None:
+        options.append(f"--runbook-base {args.runbook_base}")
     try:
-        rules = yaml.safe_load(args.rules.read_text())
-        out = render(rules, args.runbook_base, args.for_duration, args.autostart_grace)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        print(f"render-rules: {err}", file=sys.stderr)
-        return 1
-    text = f"# Rendered from {args.rules.name} by scripts/render-rules.py; edit the source.\n"
-    text += yaml.dump(out, Dumper=_Dumper, sort_keys=False, width=100)
+        text = render.render_files(
+            args.rules,
+            args.thresholds,
+            args.runbook_base.rstrip("/") + "/" if args.runbook_base else None,
+            args.for_duration,
+            grace,
+            f"\n# Rendered with {' '.join(options)}." if options else "",
+        )
+    except thresholds.TableError as err:
+        return _fail(str(err))
+    if args.check:
+        committed = render.OUTPUT.read_text(encoding="utf-8") if render.OUTPUT.exists() else ""
+        if committed != text:
+            return _fail(f"{render.OUTPUT.relative_to(ROOT)} is out of date: run `make render`")
+        return 0
     if args.output:
-        args.output.write_text(text)
+        args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"render-rules: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -35,6 +35,24 @@ hypervisor_vm_power_state{{{SEL}}} == 1
   and on (target, host) (hypervisor_host_connection_state{{state="connected"}} == 1)
   unless on (target, host) (hypervisor_host_maintenance_mode == 1)"""
 
+# The same rows with the hypervisor's own reason as a `reason` label where it recorded one:
+# the latest start failure's message (vSphere, libvirt), else libvirt's reason for the
+# state (`unknown` says nothing). From the exporter's families alone, so the board needs no
+# recording rules; the alerts' hypervisor_vm:recorded_reason says the same with the
+# platform's name in front.
+AUTOSTART_FAILED_WITH_REASON = f"""(
+  {AUTOSTART_FAILED.replace(chr(10), chr(10) + "  ")}
+) * on (target, host, vm) group_left (reason) hypervisor_vm_start_failure_info{{{SEL}}}
+or on (target, host, vm)
+(
+  {AUTOSTART_FAILED.replace(chr(10), chr(10) + "  ")}
+) * on (target, host, vm) group_left (reason)
+  hypervisor_vm_power_state_reason{{{SEL},reason!="unknown"}}
+or on (target, host, vm)
+(
+  {AUTOSTART_FAILED.replace(chr(10), chr(10) + "  ")}
+)"""
+
 HOST_LEGEND = "{{target}} / {{host}}"
 
 
@@ -47,9 +65,18 @@ def build() -> dm.Dashboard:
             "VMs with autostart enabled that are not running although their host is connected"
             " and not in maintenance: the condition of the HypervisorVMAutostartFailed alert"
             " (critical), shown at once rather than after the alert's grace following a host"
-            " boot. Empty is good. Click a VM or host for its board.",
-            [query(AUTOSTART_FAILED, table=True)],
-            columns={"target": "target", "host": "host", "vm": "vm", "state": "power state"},
+            " boot. The recorded reason is the hypervisor's own: the latest failed start's"
+            " message (hypervisor_vm_start_failure_info), else libvirt's reason for the state"
+            " (hypervisor_vm_power_state_reason: failed means libvirt tried and could not)."
+            " Empty is good. Click a VM or host for its board.",
+            [query(AUTOSTART_FAILED_WITH_REASON, table=True)],
+            columns={
+                "target": "target",
+                "host": "host",
+                "vm": "vm",
+                "state": "power state",
+                "reason": "recorded reason",
+            },
             links={
                 "vm": vm_link(row_field("target"), row_field("host"), row_field("vm")),
                 "host": host_link(row_field("target"), row_field("host")),

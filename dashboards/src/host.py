@@ -126,8 +126,12 @@ def build() -> dm.Dashboard:
             "VMs on this host",
             "Every VM on the host with its power state and autostart settings"
             " (hypervisor_vm_power_state, hypervisor_vm_autostart_enabled, _order,"
-            " _delay_seconds, hypervisor_vm_guest_tools_running). Order and delay exist on"
-            " vSphere only; guest tools only where known. Click a VM for its board.",
+            " _delay_seconds, hypervisor_vm_guest_tools_running), and the hypervisor's own"
+            " record: libvirt's reason for the state (hypervisor_vm_power_state_reason:"
+            " failed means libvirt tried to start it and could not) and the latest failed"
+            " start with its message (hypervisor_vm_start_failure_info, vSphere and libvirt)."
+            " Order and delay exist on vSphere only; guest tools only where known. Click a"
+            " VM for its board.",
             [
                 query(
                     keyed(f"hypervisor_vm_power_state{{{SEL}}} == 1", *VM, "state"),
@@ -144,6 +148,22 @@ def build() -> dm.Dashboard:
                 query(
                     keyed(f"hypervisor_vm_guest_tools_running{{{SEL}}}", *VM), ref="E", table=True
                 ),
+                query(
+                    keyed(f"hypervisor_vm_power_state_reason{{{SEL}}}", *VM, "reason"),
+                    ref="F",
+                    table=True,
+                ),
+                # Its own column name: a second `reason` column would keep rows apart.
+                query(
+                    keyed(
+                        f"label_join(hypervisor_vm_start_failure_info{{{SEL}}},"
+                        ' "failure", "", "reason")',
+                        *VM,
+                        "failure",
+                    ),
+                    ref="G",
+                    table=True,
+                ),
             ],
             columns={
                 "vm": "vm",
@@ -152,6 +172,8 @@ def build() -> dm.Dashboard:
                 "Value #C": "autostart order",
                 "Value #D": "autostart delay",
                 "Value #E": "guest tools running",
+                "reason": "state reason",
+                "failure": "last failed start",
             },
             mappings={"state": POWER_STATE, "Value #B": ENABLED, "Value #E": YES_NO},
             units={"Value #D": "s"},

@@ -73,8 +73,8 @@ def cpu_idle(
     return graph(
         pid,
         title,
-        "Share of CPU time spent idle (hypervisor_host_cpu_idle_ratio). Below 20% fires"
-        " HypervisorHostCPUIdleLow (warning): scale out. The legend lists the busiest first.",
+        "Share of CPU time spent idle (hypervisor_host_cpu_idle_ratio)."
+        f" {th.CPU_IDLE_LOW.fires}: scale out. The legend lists the busiest first.",
         [query(f"hypervisor_host_cpu_idle_ratio{{{sel}}}", legend)],
         limit=th.CPU_IDLE_LOW,
         max_value=1,
@@ -88,8 +88,8 @@ def memory_usage(
     return graph(
         pid,
         "Memory usage",
-        "Share of memory in use (hypervisor_host_memory_usage_ratio). Above 85% fires"
-        " HypervisorHostMemoryPressure (warning): defer VM starts there.",
+        "Share of memory in use (hypervisor_host_memory_usage_ratio)."
+        f" {th.MEMORY_HIGH.fires}: defer VM starts there.",
         [query(f"hypervisor_host_memory_usage_ratio{{{sel}}}", legend)],
         limit=th.MEMORY_HIGH,
         max_value=1,
@@ -104,8 +104,8 @@ def disk_queue(
     return graph(
         pid,
         "Disk queue length",
-        f"Average outstanding I/Os {what} (iostat's aqu-sz). Above 50 fires"
-        " HypervisorDiskQueueHigh (warning): expand storage.",
+        f"Average outstanding I/Os {what} (iostat's aqu-sz). {th.DISK_QUEUE_HIGH.fires}:"
+        " expand storage.",
         [query(expr, legend, ref=chr(ord("A") + i)) for i, (expr, legend) in enumerate(queries)],
         limit=th.DISK_QUEUE_HIGH,
         w=w,
@@ -119,8 +119,7 @@ def packet_loss(
     return graph(
         pid,
         "Packet loss",
-        f"Dropped / (packets + dropped) {what}. Above 0.1% fires HypervisorPacketLossHigh"
-        " (warning): upgrade bandwidth.",
+        f"Dropped / (packets + dropped) {what}. {th.PACKET_LOSS_HIGH.fires}: upgrade bandwidth.",
         [query(expr, legend, ref=chr(ord("A") + i)) for i, (expr, legend) in enumerate(queries)],
         limit=th.PACKET_LOSS_HIGH,
         w=w,
@@ -134,8 +133,8 @@ def datastore_free(
         pid,
         "Datastore free space",
         "Free / capacity of each datastore or libvirt storage pool, fullest first"
-        " (hypervisor_datastore_free_bytes / hypervisor_datastore_capacity_bytes). Below"
-        " 10% fires HypervisorDatastoreFreeLow (warning).",
+        " (hypervisor_datastore_free_bytes / hypervisor_datastore_capacity_bytes)."
+        f" {th.DATASTORE_FREE_LOW.fires}.",
         [query(f"sort({free_ratio(sel)})", "{{target}} / {{datastore}}", instant=True)],
         limit=th.DATASTORE_FREE_LOW,
         max_value=1,
@@ -167,8 +166,8 @@ def ceph_osds(pid: int, sel: str, *, w: int) -> stat.Panel:
             pid,
             "Ceph OSDs up",
             "OSDs up and in out of all OSDs per cluster (hypervisor_ceph_osds_up, _osds_in,"
-            " hypervisor_ceph_osds), and the share down: over 15% down fires"
-            " HypervisorCephOSDDownHigh (critical).",
+            f" hypervisor_ceph_osds), and the share down: over {th.CEPH_OSD_DOWN_HIGH.text}"
+            f" down fires {th.CEPH_OSD_DOWN_HIGH.alert} ({th.CEPH_OSD_DOWN_HIGH.severity}).",
             [
                 query(f"hypervisor_ceph_osds_up{{{sel}}}", "{{target}} up", ref="A", instant=True),
                 query(f"hypervisor_ceph_osds_in{{{sel}}}", "{{target}} in", ref="B", instant=True),

@@ -81,8 +81,8 @@ def build() -> dm.Dashboard:
         graph(
             6,
             "OSDs down",
-            "Share of OSDs down per cluster ((osds - osds_up) / osds). Over 15% fires"
-            " HypervisorCephOSDDownHigh (critical): the cluster is degraded.",
+            "Share of OSDs down per cluster ((osds - osds_up) / osds)."
+            f" {th.CEPH_OSD_DOWN_HIGH.fires}: the cluster is degraded.",
             [query(shared.osd_down_ratio(SEL), "{{target}}")],
             limit=th.CEPH_OSD_DOWN_HIGH,
             max_value=1,

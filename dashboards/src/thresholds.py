@@ -1,7 +1,8 @@
-"""The alert thresholds, once, so that every panel draws the line its alert fires at.
+"""The alert thresholds as the boards draw them, read from alerts/thresholds.yaml.
 
-The numbers are the contract's (docs/metrics.md, alerts/*.yaml): each `Limit` names the alert
-it mirrors, the side of the line that is bad and the alert's severity, which picks the colour.
+That table is the one place the numbers live (scripts/render-rules.py writes them into the
+rules): each `Limit` names the alert it mirrors, the side of the line that is bad and the
+alert's severity, which picks the colour, and `text` is how panel descriptions quote it.
 Grafana colours a threshold step from its value upwards, so a value exactly on an "above"
 line shows the alert colour one step early (`> 50` fires above 50; 50 itself is orange).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from alerts import thresholds as table
 
 Severity = Literal["ok", "info", "warning", "critical"]
 
@@ -30,24 +33,33 @@ class Limit:
     bad: Literal["above", "below"]
     severity: Severity
     unit: str  # Grafana unit id of the panels that draw it
+    text: str  # as descriptions quote it: 20% for ratios, 50 otherwise
 
     @property
     def colour(self) -> str:
         return COLOURS[self.severity]
 
+    @property
+    def fires(self) -> str:
+        """ "Below 20% fires HypervisorHostCPUIdleLow (warning)", for panel descriptions."""
+        return f"{self.bad.capitalize()} {self.text} fires {self.alert} ({self.severity})"
 
-CPU_IDLE_LOW = Limit("HypervisorHostCPUIdleLow", 0.20, "below", "warning", "percentunit")
-MEMORY_HIGH = Limit("HypervisorHostMemoryPressure", 0.85, "above", "warning", "percentunit")
-DISK_QUEUE_HIGH = Limit("HypervisorDiskQueueHigh", 50, "above", "warning", "short")
-PACKET_LOSS_HIGH = Limit("HypervisorPacketLossHigh", 0.001, "above", "warning", "percentunit")
-DATASTORE_FREE_LOW = Limit("HypervisorDatastoreFreeLow", 0.10, "below", "warning", "percentunit")
-CEPH_OSD_DOWN_HIGH = Limit("HypervisorCephOSDDownHigh", 0.15, "above", "critical", "percentunit")
 
-ALL = (
-    CPU_IDLE_LOW,
-    MEMORY_HIGH,
-    DISK_QUEUE_HIGH,
-    PACKET_LOSS_HIGH,
-    DATASTORE_FREE_LOW,
-    CEPH_OSD_DOWN_HIGH,
-)
+def _limits() -> dict[str, Limit]:
+    limits = {}
+    for alert in table.load().alerts.values():
+        if alert.threshold is not None:
+            t = alert.threshold
+            limits[alert.name] = Limit(alert.name, t.value, t.bad, alert.severity, t.unit, t.human)
+    return limits
+
+
+LIMITS = _limits()
+CPU_IDLE_LOW = LIMITS["HypervisorHostCPUIdleLow"]
+MEMORY_HIGH = LIMITS["HypervisorHostMemoryPressure"]
+DISK_QUEUE_HIGH = LIMITS["HypervisorDiskQueueHigh"]
+PACKET_LOSS_HIGH = LIMITS["HypervisorPacketLossHigh"]
+DATASTORE_FREE_LOW = LIMITS["HypervisorDatastoreFreeLow"]
+CEPH_OSD_DOWN_HIGH = LIMITS["HypervisorCephOSDDownHigh"]
+
+ALL = tuple(LIMITS.values())

@@ -1,6 +1,6 @@
 """Ceph: cluster health, health checks, OSDs and PGs from the monitors through librados.
 
-One blocking function sends three `mon_command`s (status, health detail, osd dump; JSON)
+One blocking function sends four `mon_command`s (status, health detail, osd dump, df; JSON)
 over a connection kept per target; a pure function turns the replies into samples. The
 runner cuts a collection at the target's timeout; librados' own timeouts are set to the
 same value so that a thread stuck on a monitor that stopped answering returns by itself
@@ -23,6 +23,7 @@ from exporter import families as fam
 from exporter.blocking import Lane
 from exporter.collectors.kept import KeptConnection
 from exporter.config import CephTarget, TargetConfig
+from exporter.derive import bounded_message
 from exporter.metrics import SampleSet
 
 # What one collection asks the monitors, keyed by the name the pure code uses.
@@ -30,7 +31,38 @@ COMMANDS: dict[str, dict[str, str]] = {
     "status": {"prefix": "status", "format": "json"},
     "health": {"prefix": "health", "detail": "detail", "format": "json"},
     "osd_dump": {"prefix": "osd dump", "format": "json"},
+    "df": {"prefix": "df", "format": "json"},
 }
+
+# The flags an operator sets with `ceph osd set` to hold back what Ceph would do by itself
+# (the ones the ceph-mgr prometheus module reports, plus pause and full): each is reported
+# 0 or 1, so `hypervisor_ceph_osd_flag{flag="noout"} == 1` alerts without absent().
+# Feature flags a cluster keeps for good (sortbitwise, recovery_deletes, ...) are left out;
+# any other set flag is reported with 1.
+OSD_FLAGS = (
+    "noup",
+    "nodown",
+    "noout",
+    "noin",
+    "nobackfill",
+    "norebalance",
+    "norecover",
+    "noscrub",
+    "nodeep-scrub",
+    "pauserd",
+    "pausewr",
+    "full",
+)
+FEATURE_FLAGS = frozenset(
+    (
+        "sortbitwise",
+        "recovery_deletes",
+        "purged_snapdirs",
+        "pglog_hardlimit",
+        "require_jewel_osds",
+        "require_kraken_osds",
+    )
+)
 
 HEALTH_VALUES = {"HEALTH_OK": 0, "HEALTH_WARN": 1, "HEALTH_ERR": 2}
 
@@ -67,7 +99,7 @@ def _number(replies: Mapping[str, Any], command: str, *path: str) -> float:
 
 
 def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
-    """Samples from the decoded JSON replies to `COMMANDS` (keys status, health, osd_dump)."""
+    """Samples from the decoded JSON replies to `COMMANDS` (keys status, health, osd_dump, df)."""
     out = SampleSet()
     labels = {"target": target}
 
@@ -82,6 +114,16 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
     for name, check in checks.items():
         severity = check.get("severity", "") if isinstance(check, dict) else ""
         out.add(fam.CEPH_HEALTH_CHECK, 1, **labels, check=name, severity=str(severity))
+        summary = check.get("summary", {}) if isinstance(check, dict) else {}
+        message = summary.get("message", "") if isinstance(summary, dict) else ""
+        out.add(
+            fam.CEPH_HEALTH_CHECK_INFO,
+            1,
+            **labels,
+            check=name,
+            severity=str(severity),
+            summary=bounded_message(str(message)),
+        )
         muted = bool(check.get("muted", False)) if isinstance(check, dict) else False
         out.add(fam.CEPH_HEALTH_CHECK_MUTED, 1 if muted else 0, **labels, check=name)
 
@@ -120,7 +162,61 @@ def cluster_samples(target: str, replies: Mapping[str, Any]) -> SampleSet:
     quorum = _field(replies, "status", "quorum_names")
     out.add(fam.CEPH_MONITORS_IN_QUORUM, len(quorum) if isinstance(quorum, list) else 0, **labels)
     out.add(fam.CEPH_INFO, 1, **labels, fsid=str(_field(replies, "status", "fsid")))
+
+    # Objects not where they should be. The monitors' summary leaves degraded_* and
+    # misplaced_* out while there are none, so a pgmap without them means 0.
+    pgmap = _field(replies, "status", "pgmap")
+    for family, key in (
+        (fam.CEPH_OBJECTS_DEGRADED, "degraded_objects"),
+        (fam.CEPH_OBJECTS_MISPLACED, "misplaced_objects"),
+    ):
+        value = pgmap.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CephDataError(f"reply to 'status': pgmap.{key} is not a number: {value!r}")
+        out.add(family, value, **labels)
+
+    _osd_flag_samples(out, replies, labels)
+    _pool_samples(out, replies, labels)
     return out
+
+
+def _osd_flag_samples(out: SampleSet, replies: Mapping[str, Any], labels: dict[str, str]) -> None:
+    """OSD map flags: `flags_set` (Pacific and later) or the comma-separated `flags`."""
+    dump = replies["osd_dump"]
+    flags = dump.get("flags_set") if isinstance(dump, dict) else None
+    if flags is None:
+        text = _field(replies, "osd_dump", "flags")
+        if not isinstance(text, str):
+            raise CephDataError(f"reply to 'osd dump': flags is not a string: {text!r}")
+        flags = [flag for flag in text.split(",") if flag]
+    if not isinstance(flags, list):
+        raise CephDataError(f"reply to 'osd dump': flags_set is not a list: {flags!r}")
+    active = {str(flag) for flag in flags} - FEATURE_FLAGS
+    for flag in sorted(active | set(OSD_FLAGS)):
+        out.add(fam.CEPH_OSD_FLAG, 1 if flag in active else 0, **labels, flag=flag)
+
+
+def _pool_samples(out: SampleSet, replies: Mapping[str, Any], labels: dict[str, str]) -> None:
+    """Per-pool usage from `ceph df`: stored (user data, before replication), what the pool
+    can still take (max_avail) and its objects, as `ceph df` prints them."""
+    pools = _field(replies, "df", "pools")
+    if not isinstance(pools, list):
+        raise CephDataError("reply to 'df': pools is not a list")
+    for pool in pools:
+        if not isinstance(pool, dict) or not isinstance(pool.get("stats"), dict):
+            raise CephDataError(f"reply to 'df': pool entry without stats: {pool!r}")
+        name, stats = str(pool.get("name", "")), pool["stats"]
+        for family, key in (
+            (fam.CEPH_POOL_STORED, "stored"),
+            (fam.CEPH_POOL_AVAILABLE, "max_avail"),
+            (fam.CEPH_POOL_OBJECTS, "objects"),
+        ):
+            value = stats.get(key)
+            if value is None:
+                continue  # an older release without that field: absent, not zero
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise CephDataError(f"reply to 'df': pool {name} {key} is not a number: {value!r}")
+            out.add(family, value, **labels, pool=name)
 
 
 def import_rados() -> ModuleType:

@@ -17,12 +17,16 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors import libvirt_reasons as reasons
+from exporter.collectors import start_failures
 from exporter.collectors.kept import KeptConnection
+from exporter.collectors.start_failures import StartFailures
 from exporter.config import LibvirtTarget, TargetConfig
 from exporter.derive import counter_delta, idle_ratio, packet_loss_ratio, queue_length
 from exporter.metrics import SampleSet
@@ -51,6 +55,10 @@ class Domain:
     autostart: bool
     stats: dict[str, Any]
     guest_agent_connected: bool | None = None
+    reason: int = 0  # state.reason: virDomain<State>Reason
+    # QEMU's log (local connections): the last failed stop, when that is how it last stopped.
+    log_failure_at: float | None = None
+    log_failure_message: str | None = None
 
 
 @dataclass
@@ -77,6 +85,9 @@ class Snapshot:
     # Local connections only: this machine's block devices (weighted ms in queue) and NICs.
     host_disk_queue_ms: dict[str, int] | None = None
     host_nic_counters: dict[str, dict[str, int]] | None = None
+    wall_time: float = 0.0  # Unix seconds
+    # UUID -> (Unix time, what it says) of the last crash or failed-stop lifecycle event.
+    failure_events: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
@@ -162,6 +173,9 @@ class Host:
     conn: Any
     hostname: str
     hypervisor: str  # e.g. "QEMU 7.2.0"
+    # Filled by libvirt's event thread: see `failure_event`.
+    failure_events: dict[str, tuple[float, str]] = field(default_factory=dict)
+    events_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def connect(cls, conn: Any) -> Host:
@@ -173,10 +187,27 @@ class Host:
             if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
                 raise
             version = 0
-        return cls(conn, conn.getHostname(), f"{conn.getType()} {_version_string(version)}")
+        host = cls(conn, conn.getHostname(), f"{conn.getType()} {_version_string(version)}")
+        with contextlib.suppress(libvirt.libvirtError):  # a driver without events: polling
+            conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, _lifecycle_event, host
+            )
+        return host
+
+    def failure_event(self, uuid: str, event: int, detail: int) -> None:
+        said = reasons.FAILURE_EVENTS.get((event, detail))
+        if said is not None:
+            with self.events_lock:
+                self.failure_events[uuid] = (time.time(), said)
 
 
-def read_snapshot(host: Host, local: bool) -> Snapshot:
+def _lifecycle_event(_conn: Any, dom: Any, event: int, detail: int, host: Host) -> None:
+    """Runs in libvirt's event thread; must not block it."""
+    with contextlib.suppress(Exception):
+        host.failure_event(dom.UUIDString(), event, detail)
+
+
+def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Snapshot:
     """Reads everything one collection needs. Blocking: runs in the target's lane."""
     import libvirt
 
@@ -192,6 +223,9 @@ def read_snapshot(host: Host, local: bool) -> Snapshot:
             raise
 
     taken_at = time.monotonic()
+    wall_time = time.time()
+    with host.events_lock:
+        failure_events = dict(host.failure_events)
     autostart = {
         d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
     }
@@ -211,7 +245,12 @@ def read_snapshot(host: Host, local: bool) -> Snapshot:
             int(stats.get("state.state", 0)),
             uuid in autostart,
             {k: v for k, v in stats.items() if not k.startswith("state.")},
+            reason=int(stats.get("state.reason", 0)),
         )
+        if qemu_logs is not None and reasons.is_failure(domain.state, domain.reason):
+            logged = reasons.read_qemu_log(qemu_logs, domain.name)
+            if logged is not None:
+                domain.log_failure_at, _, domain.log_failure_message = logged
         if domain.state in RUNNING_STATES:
             with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
                 domain.guest_agent_connected = _guest_agent_state(dom.XMLDesc(0))
@@ -232,6 +271,8 @@ def read_snapshot(host: Host, local: bool) -> Snapshot:
         boot_time=host_boot_time() if local else None,
         host_disk_queue_ms=read_disk_queue_ms() if local else None,
         host_nic_counters=read_nic_counters() if local else None,
+        wall_time=wall_time,
+        failure_events=failure_events,
     )
 
 
@@ -251,8 +292,14 @@ def _indexed(stats: dict[str, Any], kind: str) -> dict[str, dict[str, float]]:
     return devices
 
 
-def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) -> SampleSet:
-    """Samples for one snapshot; window families need the previous one of the same target."""
+def snapshot_samples(
+    target: str,
+    current: Snapshot,
+    previous: Snapshot | None,
+    failures: StartFailures[str] | None = None,
+) -> SampleSet:
+    """Samples for one snapshot; window families need the previous one of the same target,
+    start failures the target's record of them (`observe_failures`)."""
     out = SampleSet()
     host = current.hostname
     out.add(
@@ -295,6 +342,14 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
             fam.VM_INFO, 1, **labels, platform="libvirt", uuid=dom.uuid, cluster="", datacenter=""
         )
         out.add_state(fam.VM_POWER_STATE, POWER_STATES.get(dom.state, "unknown"), **labels)
+        out.add(
+            fam.VM_POWER_STATE_REASON,
+            1,
+            **labels,
+            reason=reasons.reason_name(dom.state, dom.reason),
+        )
+        if failures is not None:
+            start_failures.add_samples(out, failures.get(dom.uuid), **labels)
         out.add(fam.VM_AUTOSTART_ENABLED, 1 if dom.autostart else 0, **labels)
         if dom.guest_agent_connected is not None:
             out.add(fam.VM_GUEST_TOOLS_RUNNING, 1 if dom.guest_agent_connected else 0, **labels)
@@ -338,6 +393,17 @@ def snapshot_samples(target: str, current: Snapshot, previous: Snapshot | None) 
         out.add(fam.DATASTORE_FREE, pool.available, **labels)
         out.add(fam.DATASTORE_ACCESSIBLE, 1 if pool.state == 2 else 0, **labels)
     return out
+
+
+def observe_failures(
+    failures: StartFailures[str], current: Snapshot, previous: Snapshot | None
+) -> None:
+    """Records the failed starts and crashes `current` shows and forgets expired ones."""
+    before = {d.uuid: (d.state, d.reason) for d in previous.domains} if previous else None
+    reasons.observe(
+        failures, list(current.domains), before, current.failure_events, current.wall_time
+    )
+    failures.expire(current.wall_time)
 
 
 def _packet_loss(old: Mapping[str, float], new: Mapping[str, float]) -> float | None:
@@ -417,16 +483,19 @@ class LibvirtCollector:
             lambda: Host.connect(connect(target.uri)), lambda host: host.conn.close()
         )
         self._previous: Snapshot | None = None
+        self.failures: StartFailures[str] = StartFailures()
+        self.qemu_logs = reasons.qemu_log_dir(target.uri)
 
     def _read(self) -> Snapshot:
-        return self.connection.use(lambda host: read_snapshot(host, self.local))
+        return self.connection.use(lambda host: read_snapshot(host, self.local, self.qemu_logs))
 
     async def collect(self) -> SampleSet:
         try:
             snapshot = await self.lane.run(self._read)
         except Exception as err:
             raise RuntimeError(f"libvirt {self.target.uri}: {_clean_error(err)}") from err
-        samples = snapshot_samples(self.target.name, snapshot, self._previous)
+        observe_failures(self.failures, snapshot, self._previous)
+        samples = snapshot_samples(self.target.name, snapshot, self._previous, self.failures)
         self._previous = snapshot
         return samples
 

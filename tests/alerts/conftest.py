@@ -27,7 +27,8 @@ def tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def rules() -> dict[str, Any]:
-    return yaml.safe_load(RULES.read_text())
+    loaded: dict[str, Any] = yaml.safe_load(RULES.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="session")

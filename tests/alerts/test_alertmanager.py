@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.webhook import Webhook, alertmanager_config
-from tests.peers.prometheus import Alertmanager
+from harness.prometheus import Alertmanager
+from tests.alerts.webhook import Notification, Webhook, alertmanager_config
+from tests.conftest import starts_peer
 
 SEVERITY = {
     "HypervisorVMAutostartFailed": "critical",
+    "HypervisorVMStartFailed": "warning",
     "HypervisorHostDisconnected": "critical",
     "HypervisorTargetDown": "critical",
     "HypervisorCephHealthError": "critical",
@@ -30,6 +32,7 @@ SEVERITY = {
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Alertmanager, Webhook]]:
     webhook = Webhook()
     workdir: Path = tmp_path_factory.mktemp("alertmanager")
@@ -192,6 +195,36 @@ def test_ceph_error_silences_its_warning_and_osd_alert_only(
     settle(webhook, other, {("/tickets", "HypervisorCephHealthWarning", "")})
 
 
+def test_failed_autostart_silences_the_same_vms_start_failure_only(
+    stack: tuple[Alertmanager, Webhook],
+) -> None:
+    alertmanager, webhook = stack
+    t = "kvm-startfail"
+    post(
+        alertmanager,
+        {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "kvm1", "vm": "web"},
+        {"alertname": "HypervisorVMStartFailed", "target": t, "host": "kvm1", "vm": "web"},
+        {"alertname": "HypervisorVMStartFailed", "target": t, "host": "kvm1", "vm": "batch"},
+    )
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorVMAutostartFailed/kvm1/web": False,
+            "HypervisorVMStartFailed/kvm1/web": True,
+            "HypervisorVMStartFailed/kvm1/batch": False,
+        },
+    )
+    settle(
+        webhook,
+        t,
+        {
+            ("/pager", "HypervisorVMAutostartFailed", "web"),
+            ("/tickets", "HypervisorVMStartFailed", "batch"),
+        },
+    )
+
+
 def test_vms_of_one_host_page_once_together(stack: tuple[Alertmanager, Webhook]) -> None:
     alertmanager, webhook = stack
     t = "vc-group"
@@ -204,7 +237,7 @@ def test_vms_of_one_host_page_once_together(stack: tuple[Alertmanager, Webhook])
         {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "esx2", "vm": "d"},
     )
     settle(webhook, t, {("/pager", "HypervisorVMAutostartFailed", vm) for vm in "abcd"})
-    first = {}
+    first: dict[str, Notification] = {}
     for note, alert in webhook.alerts(target=t):
         first.setdefault(alert["labels"]["vm"], note)
     assert first["a"] is first["b"] is first["c"], "one notification for the host's VMs"

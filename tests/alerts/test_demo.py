@@ -12,8 +12,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from harness.process import wait_until
 from tests.conftest import ROOT
-from tests.peers.process import wait_until
 
 
 def get_json(url: str) -> Any:
@@ -21,6 +23,7 @@ def get_json(url: str) -> Any:
         return json.load(response)
 
 
+@pytest.mark.slow  # the demo script starts Prometheus and Alertmanager
 def test_demo_serves_the_shipped_rules_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out = tmp_path / "demo.out"
     with open(out, "wb") as sink:

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from harness.exporter import Exporter
+from harness.libvirtd import Libvirtd, exclusive_libvirtd
+from harness.process import wait_until
+from harness.prometheus import Alertmanager, Prometheus
 from tests.alerts.conftest import RENDER
 from tests.alerts.webhook import Webhook, alertmanager_config
-from tests.peers.exporter import Exporter
-from tests.peers.libvirtd import Libvirtd, exclusive_libvirtd
-from tests.peers.process import wait_until
-from tests.peers.prometheus import Alertmanager, Prometheus
 
 pytestmark = pytest.mark.slow
 
@@ -77,8 +77,10 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             )
             peers.append(prometheus)
             wait_until(
-                lambda: prometheus.query(
-                    f'hypervisor_vm_power_state{{vm="{web}",state="running"}} == 1'
+                lambda: bool(
+                    prometheus.query(
+                        f'hypervisor_vm_power_state{{vm="{web}",state="running"}} == 1'
+                    )
                 ),
                 30,
                 "Prometheus seeing the VM running",
@@ -103,7 +105,13 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             assert alert["labels"]["severity"] == "critical"
             assert alert["labels"]["target"] == "kvm-e2e"
             assert f"VM {web} on host" in alert["annotations"]["description"]
-            assert "has autostart enabled but is stopped" in alert["annotations"]["description"]
+            # It leads with libvirt's own reason: the start at boot failed.
+            assert alert["annotations"]["description"].startswith("libvirt: shut off (failed). ")
+            # The description quotes the for: in force (the rendered copy's, not the shipped).
+            assert (
+                "has autostart enabled but has been stopped for more than 3 seconds"
+                in alert["annotations"]["description"]
+            )
             assert alert["annotations"]["runbook_url"].endswith(
                 "/docs/runbooks/HypervisorVMAutostartFailed.md"
             )

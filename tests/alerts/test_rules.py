@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from alerts import thresholds
 from tests.alerts.conftest import (
     ALERTMANAGER_EXAMPLE,
     RENDER,
@@ -25,6 +26,7 @@ from tests.alerts.conftest import (
 # The alerts of the public contract (docs/alerts.md); renaming one breaks users' routing.
 CONTRACT_ALERTS = {
     "HypervisorVMAutostartFailed": "critical",
+    "HypervisorVMStartFailed": "warning",
     "HypervisorHostCPUIdleLow": "warning",
     "HypervisorHostMemoryPressure": "warning",
     "HypervisorDiskQueueHigh": "warning",
@@ -163,6 +165,71 @@ def test_render_changes_runbook_base_for_and_grace(tmp_path: Path) -> None:
     )
     grace = next(r for r in rules if r.get("record") == "hypervisor:autostart_grace_base_seconds")
     assert grace["expr"] == "vector(42)"
+
+
+def test_committed_rules_are_a_fresh_render() -> None:
+    # alerts/hypervisor.rules.yaml is rendered from alerts/src/ and alerts/thresholds.yaml.
+    result = run(sys.executable, str(RENDER), "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_alert_takes_its_numbers_from_the_table(alert_rules: list[dict[str, Any]]) -> None:
+    table = thresholds.load()
+    assert {rule["alert"] for rule in alert_rules} == set(table.alerts)
+    for rule in alert_rules:
+        entry = table.alerts[rule["alert"]]
+        assert (rule["for"], rule["labels"]["severity"]) == (entry.for_, entry.severity)
+        if entry.threshold is not None:
+            assert entry.threshold.text in rule["expr"], rule["alert"]
+            # The description says the same number and duration the expression uses.
+            description = " ".join(rule["annotations"]["description"].split())
+            assert entry.threshold.human in description, rule["alert"]
+        assert thresholds.duration_text(entry.for_) in rule["annotations"]["description"]
+
+
+def test_descriptions_quote_the_for_in_force(tmp_path: Path) -> None:
+    out = tmp_path / "fast.yaml"
+    assert run(sys.executable, str(RENDER), "--for", "10s", "-o", str(out)).returncode == 0
+    text = out.read_text()
+    assert "# Rendered with --for 10s." in text
+    for rule in (r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r):
+        description = " ".join(rule["annotations"]["description"].split())
+        assert "minute" not in description, rule["alert"]
+        assert "10 seconds" in description, rule["alert"]
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "message"),
+    [
+        ("expr: up < ${nope}\n", "", "(not in thresholds.yaml): line 5: ${nope}"),
+        (
+            "- alert: HypervisorNew\n  for: 1m\n  labels: {severity: warning}\n",
+            "",
+            "HypervisorNew has no entry in thresholds.yaml",
+        ),
+        (
+            "- alert: HypervisorNew\n  for: 1m\n  labels: {severity: warning}\n",
+            "  HypervisorNew: {severity: warning, for: 2m}\n",
+            "HypervisorNew: write `for: ${HypervisorNew.for}`",
+        ),
+        ("", "  HypervisorNew: {severity: loud, for: 2m}\n", "is not one of"),
+        ("", "  HypervisorNew: {severity: info, for: 2m}\n", "has HypervisorNew, the rules do"),
+    ],
+)
+def test_render_refuses_rules_and_table_that_disagree(
+    tmp_path: Path, source: str, table: str, message: str
+) -> None:
+    rules, numbers = tmp_path / "rules.yaml", tmp_path / "thresholds.yaml"
+    rules.write_text(
+        "# header\ngroups:\n- name: g\n  rules:\n"
+        + "".join("  " + line + "\n" for line in source.splitlines())
+    )
+    numbers.write_text("runbook_base: https://x/\nautostart_grace_seconds: 1\nalerts:\n" + table)
+    if not table:
+        numbers.write_text(numbers.read_text() + "  {}\n")
+    result = run(sys.executable, str(RENDER), "--rules", str(rules), "--thresholds", str(numbers))
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr
 
 
 def test_render_with_no_changes_keeps_the_unit_tests_green(tmp_path: Path) -> None:

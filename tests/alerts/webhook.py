@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from harness.process import free_port
 from tests.alerts.conftest import ALERTMANAGER_EXAMPLE
-from tests.peers.process import free_port
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Webhook:
 
 def alertmanager_config(webhook: Webhook) -> dict[str, Any]:
     """The shipped example, receivers pointed at the webhook, waits cut to a second."""
-    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
     for receiver in config["receivers"]:
         receiver["webhook_configs"][0]["url"] = webhook.url("/" + receiver["name"])
     for route in [config["route"], *config["route"]["routes"]]:

@@ -13,23 +13,23 @@ from typing import Any
 
 import pytest
 
-from tests.peers.ceph import CephCluster
+from exporter.collectors.ceph import COMMANDS
+from harness.ceph import CephCluster
+from tests.conftest import starts_peer
 
 DATA = Path(__file__).resolve().parent / "data"
-STATES = ("healthy", "osd-down", "full")
+STATES = ("healthy", "osd-down", "full", "noout")
 
 
 def recorded(state: str) -> dict[str, Any]:
     """The recorded mon_command replies of one cluster state (see tests/ceph/record.py)."""
-    return {
-        key: json.loads((DATA / f"{state}-{key}.json").read_text())
-        for key in ("status", "health", "osd_dump")
-    }
+    return {key: json.loads((DATA / f"{state}-{key}.json").read_text()) for key in COMMANDS}
 
 
 # Package scope: the cluster (about 460 MiB RSS, 300 of it ceph-mgr) stops when tests/ceph
 # is done instead of living on beside other areas' peers until the end of the session.
 @pytest.fixture(scope="package")
+@starts_peer
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     cluster = CephCluster(tmp_path_factory.mktemp("ceph"))
     cluster.start()

@@ -1,7 +1,8 @@
 """Re-records tests/ceph/data/ from a throwaway cluster: `.venv/bin/python -m tests.ceph.record`.
 
-Captures exactly the mon_command JSON the collector reads, in three states: healthy, one
-OSD killed (OSD_DOWN and PG_DEGRADED), and full ratios set tiny (HEALTH_ERR, OSD_FULL).
+Captures exactly the mon_command JSON the collector reads, in four states: healthy, one
+OSD killed (OSD_DOWN and PG_DEGRADED), full ratios set tiny (HEALTH_ERR, OSD_FULL), and
+`noout` set as for maintenance (OSDMAP_FLAGS).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import rados
 
 from exporter.collectors.ceph import COMMANDS
-from tests.peers.ceph import CephCluster
-from tests.peers.process import wait_until
+from harness.ceph import CephCluster
+from harness.process import wait_until
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -52,6 +53,11 @@ def main() -> None:
             cluster.set_tiny_full_ratios()
             wait_until(lambda: ask("health")["status"] == "HEALTH_ERR", 60, "HEALTH_ERR")
             record("full")
+            cluster.reset_full_ratios()
+            cluster.wait_healthy()
+            cluster.ceph("osd", "set", "noout")
+            wait_until(lambda: "OSDMAP_FLAGS" in ask("health")["checks"], 60, "OSDMAP_FLAGS")
+            record("noout")
         finally:
             client.shutdown()
             cluster.stop()

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import exposition
-from tests.peers.ceph import CephCluster
-from tests.peers.exporter import Exporter
-from tests.peers.process import running
+from harness import exposition
+from harness.ceph import CephCluster
+from harness.exporter import Exporter
+from harness.process import running
+from tests.conftest import starts_peer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def cephx_monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     cluster = CephCluster(tmp_path_factory.mktemp("cephx"), osds=0, cephx=True)
     cluster.start()

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.process import running
+from harness import exposition
+from harness.exporter import Exporter
+from harness.process import running
 
 
 def hide_rados(where: Path) -> dict[str, str]:

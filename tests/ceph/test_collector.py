@@ -9,7 +9,7 @@ from exporter import families as fam
 from exporter.blocking import WorkerPool
 from exporter.collectors.ceph import CephCollector, create
 from exporter.config import CephTarget
-from tests.peers.ceph import CephCluster
+from harness.ceph import CephCluster
 
 pytestmark = pytest.mark.slow
 

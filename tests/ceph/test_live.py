@@ -7,15 +7,16 @@ every PG active+clean; the monitor test comes last because it takes the cluster 
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.peers import exposition
-from tests.peers.ceph import CephCluster
-from tests.peers.exporter import Exporter
-from tests.peers.process import running
+from harness import exposition
+from harness.ceph import POOL, CephCluster
+from harness.exporter import Exporter
+from harness.process import running
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +81,54 @@ def test_healthy_cluster(exporter: Exporter) -> None:
     assert ceph_value(text, "pgs_by_state", state="clean") == ceph_value(text, "pgs")
 
 
+def test_pool_usage_matches_ceph_df(exporter: Exporter, ceph_cluster: CephCluster) -> None:
+    """Per-pool objects and stored bytes are what `ceph df --format json` prints."""
+    before = ceph_cluster.ceph_json("df")["pools"]
+    seeded = next(p["stats"]["objects"] for p in before if p["name"] == POOL)
+    for index in range(5):  # fresh writes: the numbers must follow, not stay as seeded
+        subprocess.run(
+            ["rados", "-c", str(ceph_cluster.conf), "-p", POOL, "put", f"df-{index}", __file__],
+            check=True,
+            timeout=30,
+        )
+
+    def agree(text: str) -> bool:
+        df = ceph_cluster.ceph_json("df")
+        for pool in df["pools"]:
+            labels = {"target": "ceph", "pool": pool["name"]}
+            ours = (
+                exposition.value(text, "hypervisor_ceph_pool_objects", **labels),
+                exposition.value(text, "hypervisor_ceph_pool_stored_bytes", **labels),
+                exposition.value(text, "hypervisor_ceph_pool_available_bytes", **labels) > 0,
+            )
+            if ours != (pool["stats"]["objects"], pool["stats"]["stored"], True):
+                return False
+        return len(df["pools"]) == len(
+            exposition.values(text, "hypervisor_ceph_pool_objects", target="ceph")
+        )
+
+    # The monitors refresh pool stats every second: scrape until a scrape and the `ceph df`
+    # right after it read the same digest (and that digest has seen the writes).
+    text = scrape_until(
+        exporter,
+        lambda t: ceph_value(t, "pool_objects", pool=POOL) == seeded + 5 and agree(t),
+        "pool usage equal to ceph df",
+    )
+    assert ceph_value(text, "pool_stored_bytes", pool=POOL) > 0
+    assert ceph_value(text, "objects_degraded") == 0
+    assert ceph_value(text, "osd_flag", flag="noout") == 0
+
+
+def test_noout_flag(exporter: Exporter, ceph_cluster: CephCluster) -> None:
+    ceph_cluster.ceph("osd", "set", "noout")
+    try:
+        scrape_until(exporter, lambda t: ceph_value(t, "osd_flag", flag="noout") == 1, "noout")
+    finally:
+        ceph_cluster.ceph("osd", "unset", "noout")
+    scrape_until(exporter, lambda t: ceph_value(t, "osd_flag", flag="noout") == 0, "noout unset")
+    ceph_cluster.wait_healthy()
+
+
 def test_osd_killed_then_restarted(exporter: Exporter, ceph_cluster: CephCluster) -> None:
     ceph_cluster.kill_osd(1, signal.SIGKILL)
     try:
@@ -93,6 +142,16 @@ def test_osd_killed_then_restarted(exporter: Exporter, ceph_cluster: CephCluster
         assert ceph_value(text, "osd_up", osd="osd.0") == 1
         assert ceph_value(text, "health_status") == 1
         assert active_checks(text)["OSD_DOWN"] == "HEALTH_WARN"
+        # The cluster's own words for it, as `ceph health` prints them.
+        summaries = [
+            labels["summary"]
+            for labels, _ in exposition.parse(text)["hypervisor_ceph_health_check_info"]
+            if labels["check"] == "OSD_DOWN"
+        ]
+        assert summaries == ["1 osds down"]
+        text = scrape_until(
+            exporter, lambda t: ceph_value(t, "objects_degraded") > 0, "degraded objects"
+        )
     finally:
         ceph_cluster.restart_osd(1)
     ceph_cluster.wait_healthy()

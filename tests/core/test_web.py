@@ -13,9 +13,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.process import Peer, free_port
+from harness import exposition
+from harness.exporter import Exporter
+from harness.process import Peer, free_port
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

@@ -6,9 +6,9 @@ Targets of the lab:
 - `broken`: a libvirt URI that cannot open, so the "target down" panels have data;
 - `iscsi-lab`: an iSCSI sysfs tree in the kernel's layout, once exporter/collectors/iscsi.py
   exists.
-- `vc`: the vCenter simulator (tests/peers/vcsim.py) with the vSphere tests' autostart and
+- `vc`: the vCenter simulator (harness/vcsim.py) with the vSphere tests' autostart and
   load scenarios, once exporter/collectors/vsphere.py exists;
-- `ceph-lab`: a throwaway Ceph cluster (tests/peers/ceph.py), once
+- `ceph-lab`: a throwaway Ceph cluster (harness/ceph.py), once
   exporter/collectors/ceph.py exists.
 Until a collector exists its panels are checked for query success only; from then on for
 data too. A collector of a new kind makes `test_every_collector_feeds_the_lab` fail until a
@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
-from tests.peers.exporter import Exporter
-from tests.peers.process import wait_until
-from tests.peers.prometheus import Prometheus
+from harness.exporter import Exporter
+from harness.process import wait_until
+from harness.prometheus import Prometheus
+from tests.conftest import starts_peer
 
 NODE_XML = """\
 <node>
@@ -173,7 +174,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             # The vSphere branch's simulator and scenarios: an autostart VM powered off on a
             # connected host (so the autostart table has a row), perf samples over the CPU,
             # disk queue and packet loss thresholds, and VMware Tools running and not.
-            from tests.peers.vcsim import Vcsim
+            from harness.vcsim import Vcsim
             from tests.vsphere import scenario
 
             sim = Vcsim(workdir / "vcsim", clusters=0, standalone=3, vms=6)
@@ -186,7 +187,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             kinds.add("vsphere")
             required |= VSPHERE_FAMILIES
         if collector_exists("ceph"):
-            from tests.peers.ceph import CephCluster
+            from harness.ceph import CephCluster
 
             cluster = CephCluster(workdir / "ceph")
             cluster.start()
@@ -198,6 +199,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
 
 
 @pytest.fixture(scope="session")
+@starts_peer
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("dashboards-lab")
     with lab_targets(workdir) as (targets, kinds, required):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
+from harness.process import Peer, free_port, http_ok, running, wait_until
+from harness.prometheus import Prometheus
 from tests.dashboards import boards
-from tests.peers.process import Peer, free_port, http_ok, running, wait_until
-from tests.peers.prometheus import Prometheus
 
 # host: (connection state, maintenance mode or None where the platform has none)
 HOSTS = {
@@ -37,6 +39,23 @@ FAILED = {
     ("kvm1", "crashed-autostart", "crashed"),
     ("esx1", "paused-autostart", "paused"),
 }
+# What the hypervisor recorded, beside each failed VM: a start failure's message first, else
+# libvirt's state reason (unknown says nothing), else nothing.
+START_FAILURES = {
+    ("kvm1", "stopped-autostart"): "shut off (failed): Image is not in qcow2 format",
+    ("kvm1", "running-autostart"): "shut off (failed)",  # failed before, runs now: no row
+}
+STATE_REASONS = {
+    ("kvm1", "stopped-autostart"): "failed",
+    ("kvm1", "crashed-autostart"): "panicked",
+    ("kvm1", "running-autostart"): "booted",
+    ("kvm1", "stopped-manual"): "unknown",
+}
+REASONS = {
+    "stopped-autostart": "shut off (failed): Image is not in qcow2 format",
+    "crashed-autostart": "panicked",
+    "paused-autostart": "",
+}
 POWER_STATES = ("running", "stopped", "paused", "suspended", "crashed", "unknown")
 CONNECTION_STATES = ("connected", "disconnected", "not_responding")
 
@@ -60,9 +79,16 @@ def exposition() -> str:
             lines.append(
                 f'hypervisor_vm_power_state{{{labels},state="{state}"}} {int(state == power)}'
             )
+        if (host, vm) in START_FAILURES:
+            reason = START_FAILURES[host, vm]
+            lines.append(f'hypervisor_vm_start_failure_info{{{labels},reason="{reason}"}} 1')
+        if (host, vm) in STATE_REASONS:
+            reason = STATE_REASONS[host, vm]
+            lines.append(f'hypervisor_vm_power_state_reason{{{labels},reason="{reason}"}} 1')
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # starts Prometheus
 def test_autostart_table_lists_exactly_the_failed_vms(tmp_path: Path) -> None:
     (tmp_path / "metrics").write_text(exposition())
     port = free_port()
@@ -90,3 +116,7 @@ def test_autostart_table_lists_exactly_the_failed_vms(tmp_path: Path) -> None:
 
             wait_until(lambda: bool(rows()), 30, "the fixed exposition in Prometheus")
             assert rows() == FAILED
+            reasons = {
+                r["metric"]["vm"]: r["metric"].get("reason", "") for r in prometheus.query(expr)
+            }
+            assert reasons == REASONS

@@ -123,8 +123,8 @@ def _draws(config: dict[str, Any], value: float, bad: str, colour: str) -> bool:
         return False
     at = steps[values.index(value)]
     if bad == "above":
-        return at["color"] == colour
-    return at["color"] == "green" and steps[values.index(value) - 1]["color"] == colour
+        return bool(at["color"] == colour)
+    return bool(at["color"] == "green" and steps[values.index(value) - 1]["color"] == colour)
 
 
 def test_panels_draw_their_alerts_thresholds() -> None:

@@ -20,6 +20,9 @@ EXAMPLE = CHART / "examples" / "multi-vcenter.yaml"
 ALERTS_DIR = ROOT / "alerts"
 DASHBOARDS_DIR = ROOT / "dashboards"
 KUBERNETES_VERSION = "1.31.0"
+# The prometheus-operator's API: the chart renders its PrometheusRule only where the cluster
+# serves it (`helm template` knows no cluster: --api-versions says it does).
+MONITORING_API = "monitoring.coreos.com/v1"
 # The oldest Kubernetes the chart declares: Chart.yaml's kubeVersion ">=X.Y.Z-0".
 OLDEST_KUBERNETES = (
     yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"].lstrip(">=").split("-")[0]
@@ -84,15 +87,19 @@ class Helm:
         sets: Sequence[str] = (),
         release: str = "hv",
         namespace: str = "monitoring",
+        api_versions: Sequence[str] = (MONITORING_API,),
     ) -> Rendered:
         args = ["template", release, str(CHART), "--namespace", namespace]
+        for api in api_versions:
+            args += ["--api-versions", api]
         result = self.run(*args, *self.value_args(values, sets))
         docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
         return Rendered(result.stdout, docs)
 
     def template_error(self, values: Iterable[Path] = (), sets: Sequence[str] = ()) -> str:
         """The error of a `helm template` that must fail."""
-        args = ["template", "hv", str(CHART), *self.value_args(values, sets)]
+        args = ["template", "hv", str(CHART), "--api-versions", MONITORING_API]
+        args += self.value_args(values, sets)
         result = self.run(*args, check=False)
         assert result.returncode != 0, f"helm template accepted bad values:\n{result.stdout[:2000]}"
         return result.stderr

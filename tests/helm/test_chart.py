@@ -21,12 +21,14 @@ from tests.helm.conftest import (
     DASHBOARDS_DIR,
     EXAMPLE,
     KUBERNETES_VERSION,
+    MONITORING_API,
     OLDEST_KUBERNETES,
     Helm,
     Rendered,
 )
 
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+SYNC = CHART.parent.parent / "scripts" / "sync-chart-files.py"
 
 
 @pytest.mark.parametrize("values", [[], [EXAMPLE]], ids=["defaults", "multi-vcenter"])
@@ -264,6 +266,13 @@ def test_dashboards_turn_off(helm: Helm) -> None:
     assert not dashboards(helm.template(sets=["dashboards.enabled=false"]))
 
 
+def test_prometheus_rule_only_where_the_cluster_has_its_api(helm: Helm) -> None:
+    # Like an explicit serviceMonitor.enabled, the rule needs the prometheus-operator's CRD:
+    # on a cluster without it, installing a PrometheusRule would fail the whole release.
+    assert "PrometheusRule" in helm.template().kinds()
+    assert "PrometheusRule" not in helm.template(api_versions=()).kinds()
+
+
 def test_only_the_alerts_or_dashboards_can_be_installed(helm: Helm) -> None:
     # The release that ships rules and dashboards for all groups needs no exporter.
     rendered = helm.template(sets=["deployment.enabled=false", "service.enabled=false"])
@@ -351,21 +360,31 @@ def test_network_policy_admits_scrapes_and_limits_egress(helm: Helm) -> None:
     assert 53 in ports and 443 in ports
 
 
-def test_rules_and_dashboards_are_linked_not_copied() -> None:
-    # One source of truth: the chart reads the repository's folders through symlinks.
-    for name, target in (("alerts", ALERTS_DIR), ("dashboards", DASHBOARDS_DIR)):
-        link = CHART / "files" / name
-        assert link.is_symlink(), f"{link} must be a symlink to {target}"
-        assert link.resolve() == target.resolve()
+def test_chart_files_are_fresh_copies_of_the_rules_and_boards() -> None:
+    # Copies, not symbolic links (helm warns about those on every run), kept equal to the
+    # rendered originals by `make render` (scripts/sync-chart-files.py).
+    result = subprocess.run(
+        [sys.executable, str(SYNC), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    shipped = sorted(p.relative_to(CHART / "files") for p in (CHART / "files").rglob("*.*"))
+    assert shipped == [Path("alerts/hypervisor.rules.yaml")] + [
+        Path("dashboards") / p.name for p in sorted(DASHBOARDS_DIR.glob("*.json"))
+    ]
+
+
+def test_helm_template_prints_no_warnings(helm: Helm) -> None:
+    result = helm.run("template", "hv", str(CHART))
+    assert result.stderr == "", result.stderr
 
 
 def test_packaged_chart_carries_the_rules_and_dashboards(helm: Helm, tmp_path: Path) -> None:
-    # `helm package` follows the links, so a chart installed from the .tgz has the files.
     helm.run("package", str(CHART), "--destination", str(tmp_path))
     (archive,) = tmp_path.glob("hypervisor-exporter-*.tgz")
     with tarfile.open(archive) as tar:
         members = {m.name: m for m in tar.getmembers()}
-        for source in sorted(ALERTS_DIR.glob("*.y*ml")) + sorted(DASHBOARDS_DIR.glob("*.json")):
+        shipped = [ALERTS_DIR / "hypervisor.rules.yaml", *sorted(DASHBOARDS_DIR.glob("*.json"))]
+        for source in shipped:
             name = f"hypervisor-exporter/files/{source.parent.name}/{source.name}"
             assert name in members, f"{name} missing from the package"
             stored = tar.extractfile(members[name])
@@ -373,8 +392,8 @@ def test_packaged_chart_carries_the_rules_and_dashboards(helm: Helm, tmp_path: P
         assert not any(m.startswith("hypervisor-exporter/examples/") for m in members)
         # Only what the templates read: no promtool tests, no dashboard generator sources.
         assert not [m for m in members if m.endswith(".py") or "/files/alerts/tests/" in m]
-    # And it renders on its own, away from the repository.
-    result = helm.run("template", "hv", str(archive))
+    # And it renders on its own, away from the repository (with the CRDs' API present).
+    result = helm.run("template", "hv", str(archive), "--api-versions", MONITORING_API)
     assert "kind: PrometheusRule" in result.stdout
 
 

@@ -78,7 +78,8 @@ def stages() -> list[Stage]:
 
 @pytest.fixture(scope="module")
 def values() -> dict[str, object]:
-    return yaml.safe_load((CHART / "values.yaml").read_text())
+    loaded: dict[str, object] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return loaded
 
 
 def apt_packages(stage: Stage) -> set[str]:

@@ -11,16 +11,17 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT
+from harness.buildah import Buildah
+from harness.process import free_port, http_ok, running
+from tests.conftest import ROOT, starts_peer
 from tests.helm.conftest import CHART, Helm
-from tests.peers.buildah import Buildah
-from tests.peers.process import free_port, http_ok, running
 
 pytestmark = pytest.mark.slow
 IMAGE = "localhost/hypervisor-exporter:test"
 
 
 @pytest.fixture(scope="module")
+@starts_peer
 def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
     builder = Buildah(tmp_path_factory.mktemp("buildah"))
     try:
@@ -33,7 +34,8 @@ def buildah(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Buildah]:
 
 @pytest.fixture(scope="module")
 def values() -> dict[str, object]:
-    return yaml.safe_load((CHART / "values.yaml").read_text())
+    loaded: dict[str, object] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return loaded
 
 
 def test_image_config_matches_the_chart(buildah: Buildah, values: dict[str, object]) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.process import Peer, free_port, http_ok, running
 from tests.helm.conftest import Helm
 from tests.helm.test_config import PodFilesystem
-from tests.peers.process import Peer, free_port, http_ok, running
 
 
 def get(url: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import pytest
 
 from exporter.collectors.iscsi import Snapshot, read_snapshot, snapshot_samples
 from exporter.metrics import SampleSet
-from tests.iscsi.sysfs_fixture import build_tree, standard_sessions
+from harness.iscsi_sysfs import build_tree, standard_sessions
 
 DATA = Path(__file__).parent / "data"
 

@@ -16,14 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from exporter.collectors.iscsi import read_snapshot
-from tests.iscsi.sysfs_fixture import Connection, Session, build_tree, standard_sessions
-from tests.peers.process import running
-from tests.peers.tgt import Tgt
+from harness.iscsi_sysfs import Connection, Session, build_tree, standard_sessions
+from harness.process import running
+from harness.tgt import Discovered, Tgt
 
 DATA = Path(__file__).parent / "data"
 
 
-def sessions_from_discovery(found: list, first_sid: int = 1) -> list[Session]:
+def sessions_from_discovery(found: list[Discovered], first_sid: int = 1) -> list[Session]:
     out = []
     for sid, target in enumerate(found, start=first_sid):
         address, _, port = target.portal.rpartition(":")
@@ -53,7 +53,7 @@ def main() -> None:
     _record(
         "mixed.json",
         list(standard_sessions()),
-        "tests/iscsi/sysfs_fixture.py standard_sessions(), read by read_snapshot",
+        "harness/iscsi_sysfs.py standard_sessions(), read by read_snapshot",
     )
     old = list(standard_sessions())
     for session in old:

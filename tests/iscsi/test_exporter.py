@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.iscsi.sysfs_fixture import (
+from harness.exporter import Exporter
+from harness.exposition import parse, value, values
+from harness.iscsi_sysfs import (
     build_tree,
     session_dir,
     set_connection_state,
     set_session_state,
     standard_sessions,
 )
-from tests.peers.exporter import Exporter
-from tests.peers.exposition import parse, value, values
-from tests.peers.process import running
+from harness.process import running
 
 LUN1 = {
     "session": "2",

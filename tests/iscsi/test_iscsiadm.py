@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exporter import families as fam
-from tests.iscsi import iscsiadm
-from tests.iscsi.conftest import collect
-from tests.iscsi.sysfs_fixture import (
+from harness import iscsiadm
+from harness.iscsi_sysfs import (
     Connection,
     Session,
     build_tree,
     connection_dir,
     standard_sessions,
 )
+from tests.iscsi.conftest import collect
+
+pytestmark = pytest.mark.slow  # the real iscsiadm waits about a second per session
 
 
 def test_iscsiadm_renders_the_fixture_as_the_collector_reports_it(tree: Path) -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.iscsi.sysfs_fixture import (
+import pytest
+
+from harness.exporter import Exporter
+from harness.iscsi_sysfs import (
     build_tree,
     set_connection_state,
     set_session_state,
     standard_sessions,
 )
-from tests.peers.exporter import Exporter
-from tests.peers.process import running, wait_until
-from tests.peers.prometheus import Prometheus
+from harness.process import running, wait_until
+from harness.prometheus import Prometheus
 
 
+@pytest.mark.slow  # starts Prometheus
 def test_documented_queries_follow_a_failing_session(tmp_path: Path) -> None:
     root = build_tree(tmp_path / "sys", standard_sessions())
     config = {"targets": [{"name": "iscsi-local", "kind": "iscsi", "sysfs_root": str(root)}]}

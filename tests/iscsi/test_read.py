@@ -14,9 +14,8 @@ import pytest
 
 from exporter import families as fam
 from exporter.collectors.iscsi import IscsiSysfsError, read_snapshot
-from tests.iscsi import iscsiadm
-from tests.iscsi.conftest import collect
-from tests.iscsi.sysfs_fixture import (
+from harness import iscsiadm
+from harness.iscsi_sysfs import (
     Session,
     build_tree,
     connection_dir,
@@ -25,6 +24,7 @@ from tests.iscsi.sysfs_fixture import (
     set_session_state,
     standard_sessions,
 )
+from tests.iscsi.conftest import collect
 
 T = "iscsi-local"
 
@@ -68,6 +68,7 @@ def test_missing_required_attribute(tree: Path) -> None:
         collect(tree)
 
 
+@pytest.mark.slow  # runs the real iscsiadm
 def test_driver_without_persistent_portal(tree: Path) -> None:
     """Some offload drivers export only the current address and port: iscsiadm and the
     collector both fall back to them; a current address that cannot be read (iscsi_tcp

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exporter import families as fam
-from tests.iscsi import iscsiadm
+from harness import iscsiadm
+from harness.iscsi_sysfs import build_tree
+from harness.process import running
+from harness.tgt import Tgt
 from tests.iscsi.conftest import collect
 from tests.iscsi.record_data import sessions_from_discovery
-from tests.iscsi.sysfs_fixture import build_tree
-from tests.peers.process import running
-from tests.peers.tgt import Tgt
 
 IQNS = ["iqn.2026-11.test.hypervisor-exporter:disk1", "iqn.2026-11.test.hypervisor-exporter:disk2"]
 
 
+@pytest.mark.slow  # starts tgtd
 def test_real_target_names_reach_the_metrics(tmp_path: Path) -> None:
     with running(Tgt(tmp_path)) as tgt:
         for tid, iqn in enumerate(IQNS, start=1):

@@ -7,8 +7,8 @@ import pytest
 from exporter import families as fam
 from exporter.collectors.iscsi import IscsiSysfsError, Snapshot, portal, snapshot_samples
 from exporter.metrics import render
+from harness.exposition import parse
 from tests.iscsi.conftest import load_snapshot
-from tests.peers.exposition import parse
 
 T = "iscsi-local"
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.libvirt.record tests/libvirt/data/qemu-snapshots.json
 
-Starts its own libvirtd (see tests/peers/libvirtd.py), one running and one broken domain,
+Starts its own libvirtd (see harness/libvirtd.py), one running and one broken domain,
 and writes the snapshots the collector read, one second apart, as JSON.
 """
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from exporter.collectors.libvirt import Host, open_connection, read_snapshot
-from tests.peers.libvirtd import exclusive_libvirtd
+from harness.libvirtd import exclusive_libvirtd
 
 
 def main(out: str) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import libvirt
 
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.libvirtd import Libvirtd
+from exporter import families as fam
+from harness import exposition
+from harness.exporter import Exporter
+from harness.libvirtd import Libvirtd
+from harness.process import wait_until
 
 RUNNING, SHUTOFF = 1, 5
 
@@ -25,6 +27,7 @@ def test_host_boot_starts_good_autostart_vm_and_reports_the_broken_one(
     libvirtd.define_domain("hx-manual")  # no autostart: must stay off without complaint
     broken_disk.unlink()  # its storage is gone: autostart will fail at boot
 
+    boot_started = time.time()
     libvirtd.host_boot()
     assert libvirtd.domain_state("hx-good") == RUNNING
     assert libvirtd.domain_state("hx-broken") == SHUTOFF
@@ -46,6 +49,29 @@ def test_host_boot_starts_good_autostart_vm_and_reports_the_broken_one(
         )
         assert exposition.value(first, "hypervisor_vm_autostart_enabled", vm="hx-broken") == 1
         assert exposition.value(first, "hypervisor_vm_autostart_enabled", vm="hx-manual") == 0
+        # libvirt's own reasons: the start that failed, the one that booted, the manual VM
+        # that nobody started.
+        reasons = {
+            vm: [
+                labels["reason"]
+                for labels, value in exposition.parse(first)["hypervisor_vm_power_state_reason"]
+                if labels["vm"] == vm and value == 1
+            ]
+            for vm in ("hx-good", "hx-broken", "hx-manual")
+        }
+        assert reasons == {"hx-good": ["booted"], "hx-broken": ["failed"], "hx-manual": ["unknown"]}
+        # The exporter started after the boot, yet knows when the start failed: libvirt
+        # wrote it to QEMU's log for that domain, readable here (the exporter runs as root).
+        failed_at = exposition.value(
+            first, "hypervisor_vm_start_failure_timestamp_seconds", vm="hx-broken"
+        )
+        assert boot_started <= failed_at <= time.time()
+        info = exposition.parse(first)["hypervisor_vm_start_failure_info"]
+        assert [labels["reason"] for labels, _ in info if labels["vm"] == "hx-broken"] == [
+            "shut off (failed)"
+        ]
+        for vm in ("hx-good", "hx-manual"):
+            assert not exposition.values(first, "hypervisor_vm_start_failure_info", vm=vm)
         # A local connection knows the host's boot time; node stats give memory use.
         boot = exposition.value(first, "hypervisor_host_boot_timestamp_seconds", target="kvm")
         assert 0 < boot < time.time()
@@ -150,3 +176,33 @@ def test_one_hung_vm_does_not_block_its_host(libvirtd: Libvirtd, tmp_path: Path)
         with contextlib.suppress(ProcessLookupError):
             os.kill(qemu, signal.SIGCONT)
         exporter.stop()
+
+
+async def test_a_crash_is_recorded_from_the_lifecycle_event(libvirtd: Libvirtd) -> None:
+    """Without QEMU's log (a remote connection, or no right to read it) the crash's time
+    comes from the lifecycle event the connection delivers."""
+    from exporter.blocking import WorkerPool
+    from exporter.collectors.libvirt import LibvirtCollector
+    from exporter.config import LibvirtTarget
+
+    libvirtd.define_domain("hx-crashy", start=True)
+    collector = LibvirtCollector(
+        LibvirtTarget(name="kvm", uri=libvirtd.uri), WorkerPool().lane("kvm")
+    )
+    collector.qemu_logs = None  # as on a connection whose logs the exporter cannot read
+    try:
+        before = await collector.collect()
+        host = collector.connection.current
+        assert host is not None, "connected after a collection"
+        labels = {"target": "kvm", "host": host.hostname, "vm": "hx-crashy"}
+        assert before.value(fam.VM_POWER_STATE_REASON, **labels, reason="booted") == 1
+        killed_at = time.time()
+        os.kill(int(Path("/run/libvirt/qemu/hx-crashy.pid").read_text()), signal.SIGKILL)
+        wait_until(lambda: libvirtd.domain_state("hx-crashy") == SHUTOFF, 10, "QEMU gone")
+        after = await collector.collect()
+        assert after.value(fam.VM_POWER_STATE_REASON, **labels, reason="crashed") == 1
+        crashed_at = after.value(fam.VM_START_FAILURE_TIMESTAMP, **labels)
+        assert crashed_at is not None and killed_at <= crashed_at <= time.time()
+        assert after.value(fam.VM_START_FAILURE_INFO, **labels, reason="shut off (crashed)") == 1
+    finally:
+        await collector.close()

@@ -12,10 +12,10 @@ from exporter.blocking import WorkerPool
 from exporter.collectors.libvirt import LibvirtCollector
 from exporter.config import LibvirtTarget
 from exporter.metrics import SampleSet
+from harness import exposition
+from harness.exporter import Exporter
+from harness.process import free_port
 from tests.libvirt.conftest import DOMAINS, EXPECTED_POWER
-from tests.peers import exposition
-from tests.peers.exporter import Exporter
-from tests.peers.process import free_port
 
 
 def power_state(samples: SampleSet | object, vm: str) -> str:

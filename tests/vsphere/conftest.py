@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.peers.exporter import Exporter
-from tests.peers.vcsim import Vcsim
+from harness.exporter import Exporter
+from harness.vcsim import Vcsim
+from tests.conftest import starts_peer
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
+@starts_peer
 def start_vcsim(tmp_path: Path) -> Iterator[Callable[..., Vcsim]]:
     started: list[Vcsim] = []
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from exporter.blocking import WorkerPool
 from exporter.collectors.vsphere import VsphereCollector
 from exporter.config import parse_config
-from tests.peers.vcsim import Vcsim
+from harness.vcsim import Vcsim
 from tests.vsphere import scenario
 
 OUT = Path(__file__).parent / "data" / "lab.json"

@@ -3,9 +3,10 @@ against the SOAP API), shared by the recorder of tests/vsphere/data and the live
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from tests.peers.vcsim import Vcsim
+from harness.vcsim import Vcsim
 
 CPU_IDLE_MS = 8000  # of 20 s x 2 logical CPUs (the simulator's hosts have 2 threads): 0.2
 
@@ -30,7 +31,7 @@ def reconfigure_autostart(
     *,
     enabled: bool | None = None,
     start_delay: int | None = None,
-    power_info: list[tuple[str, str, int, int]] = (),
+    power_info: Sequence[tuple[str, str, int, int]] = (),
 ) -> None:
     """power_info: (VM moid, startAction, startOrder, startDelay)."""
     from pyVmomi import vim
@@ -55,7 +56,9 @@ def reconfigure_autostart(
         ],
     )
     host = vim.HostSystem(host_moid, si._stub)
-    host.configManager.autoStartManager.ReconfigureAutostart(spec)
+    manager = host.configManager.autoStartManager
+    assert manager is not None, f"{host_moid} has no autostart manager"
+    manager.ReconfigureAutostart(spec)
 
 
 def power(si: Any, vm_moid: str, on: bool) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.peers.exporter import Exporter
-from tests.peers.exposition import parse, value, values
-from tests.peers.process import wait_until
-from tests.peers.vcsim import Vcsim
+from harness.exporter import Exporter
+from harness.exposition import parse, value, values
+from harness.process import wait_until
+from harness.vcsim import Vcsim
 from tests.vsphere import scenario
 
 Start = Callable[..., Exporter]

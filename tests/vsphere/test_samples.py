@@ -22,7 +22,8 @@ T = "lab"
 
 @pytest.fixture(scope="module")
 def lab() -> dict[str, Any]:
-    return json.loads((DATA / "lab.json").read_text())
+    loaded: dict[str, Any] = json.loads((DATA / "lab.json").read_text())
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,7 @@ def test_datastores(samples: SampleSet) -> None:
 
 
 def test_cluster_and_datacenter_from_parents() -> None:
-    objects = {
+    objects: dict[str, dict[str, Any]] = {
         "group-d1": {"type": "Folder", "name": "Datacenters"},
         "dc-1": {"type": "Datacenter", "name": "Lab", "parent": "group-d1"},
         "group-h1": {"type": "Folder", "name": "host", "parent": "dc-1"},

@@ -106,6 +106,9 @@ func (m *autoStartManager) ReconfigureAutostart(ctx *simulator.Context, req *typ
 	}
 	mirror := m.copyConfig()
 	simulator.Map.WithLock(m.host, func() { m.host.Config.AutoStart = &mirror })
+	// Tell property collectors (WaitForUpdatesEx) that both copies changed.
+	simulator.Map.Update(m, nil)
+	simulator.Map.Update(m.host, nil)
 	body.Res = new(types.ReconfigureAutostartResponse)
 	return body
 }

@@ -41,10 +41,10 @@ var traversalPath = regexp.MustCompile(`<path>\w+\.\w+`)
 // delays each by the configured latency (tests slow the simulator past a timeout).
 func (c *control) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := ""
 		if r.Method == http.MethodPost && r.Body != nil {
 			body, err := io.ReadAll(r.Body)
 			_ = r.Body.Close()
-			method := ""
 			if err == nil {
 				if m := soapMethod.FindSubmatch(body); m != nil {
 					method = string(m[1])
@@ -64,7 +64,7 @@ func (c *control) wrap(next http.Handler) http.Handler {
 				notAuthenticated(w)
 				return
 			}
-			if method == "RetrievePropertiesEx" && atomic.LoadInt32(&c.refusePathTraversal) == 1 &&
+			if (method == "RetrievePropertiesEx" || method == "CreateFilter") && atomic.LoadInt32(&c.refusePathTraversal) == 1 &&
 				traversalPath.Match(body) {
 				invalidProperty(w, "configManager.autoStartManager")
 				return
@@ -74,7 +74,7 @@ func (c *control) wrap(next http.Handler) http.Handler {
 		if ms := atomic.LoadInt64(&c.latencyMs); ms > 0 {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(countBytes(w, method), r)
 	})
 }
 
@@ -142,6 +142,8 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/perf", c.perfSamples)
 	mux.HandleFunc("/sessions/revoke", c.revokeSessions)
 	mux.HandleFunc("/faults", c.faults)
+	mux.HandleFunc("/updates", c.updates)
+	mux.HandleFunc("/bytes", sentBytes)
 	return mux
 }
 

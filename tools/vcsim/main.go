@@ -76,6 +76,7 @@ func run(o options) error {
 
 	addAutoStartManagers()
 	perf := installPerfManager()
+	installPropertyCollector()
 
 	cert, err := generateCertificate(o.certFile)
 	if err != nil {

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.peers.process import Peer, free_port
+from harness.process import Peer, free_port
 
 
 @dataclass(frozen=True)

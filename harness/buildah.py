@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer
+from harness.process import Peer, starting
 
 DEBIAN_MIRROR = "http://deb.debian.org"
 
 
 class Buildah:
     def __init__(self, workdir: Path) -> None:
+        starting("buildah")
         self.workdir = workdir
         self.base = [
             "buildah",

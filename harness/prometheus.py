@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.peers.process import Peer, free_port, http_ok
+from harness.process import Peer, free_port, http_ok
 
 
 class Prometheus(Peer):
@@ -20,7 +21,7 @@ class Prometheus(Peer):
         self,
         workdir: Path,
         scrape_targets: list[str],
-        rule_files: list[Path] = (),
+        rule_files: Sequence[Path] = (),
         alertmanager_url: str | None = None,
         metrics_path: str = "/metrics",
     ) -> None:
@@ -70,7 +71,8 @@ class Prometheus(Peer):
     def query(self, expr: str) -> list[dict[str, Any]]:
         answer = self.api("query", query=expr)
         assert answer["status"] == "success", answer
-        return answer["data"]["result"]
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
 
 
 class Alertmanager(Peer):

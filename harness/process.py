@@ -11,6 +11,31 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+
+class PeerRefused(RuntimeError):
+    """A peer was about to start where none may (see `refusing_peers`)."""
+
+
+_refusal: list[str] = []  # why peers may not start now; empty: they may
+
+
+@contextlib.contextmanager
+def refusing_peers(reason: str) -> Iterator[None]:
+    """Within this block every peer refuses to start, raising PeerRefused with `reason`.
+    The tests wrap each test that is not marked slow in it, so `make unit` starts none."""
+    _refusal.append(reason)
+    try:
+        yield
+    finally:
+        _refusal.pop()
+
+
+def starting(peer: str) -> None:
+    """Every peer calls this before it starts anything: raises inside `refusing_peers`."""
+    if _refusal:
+        raise PeerRefused(f"{peer} would start here, but {_refusal[-1]}")
 
 
 def free_port() -> int:
@@ -34,7 +59,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
-        return 200 <= response.status < 300
+        status: int = response.status
+        return 200 <= status < 300
 
 
 class Peer:
@@ -48,6 +74,11 @@ class Peer:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
+        # Peers are the programs the exporter talks to or is watched by (libvirtd, Ceph, the
+        # vCenter simulator, Prometheus, ...). The exporter itself is the system under test:
+        # quick tests may run it (it serves in about half a second).
+        if list(argv[1:3]) != ["-m", "exporter"]:
+            starting(name)
         self.name = name
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"
@@ -100,8 +131,11 @@ class Peer:
             raise
 
 
+P = TypeVar("P", bound=Peer)
+
+
 @contextlib.contextmanager
-def running(peer: Peer) -> Iterator[Peer]:
+def running(peer: P) -> Iterator[P]:
     try:
         yield peer
     finally:

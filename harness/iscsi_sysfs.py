@@ -180,7 +180,7 @@ def add_session(
     _write(sdir / "uevent", "")  # the session device itself is on no bus or class
     attrs = sdir / "iscsi_session" / f"session{s}"
     _device(root, attrs, "class/iscsi_session", sdir)
-    for name, value in (
+    session_attrs: tuple[tuple[str, object], ...] = (
         ("state", session.state),
         ("targetname", session.targetname),
         ("tpgt", session.tpgt),
@@ -208,8 +208,9 @@ def add_session(
         ("fast_abort", 1),
         ("isid", "00023d000001"),
         ("tsid", 0),
-    ):
-        _write(attrs / name, value)
+    )
+    for attr, setting in session_attrs:
+        _write(attrs / attr, setting)
     # The kernel shows CHAP secrets to root only.
     for secret in ("password", "password_in"):
         (attrs / secret).chmod(0o600)

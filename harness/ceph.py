@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer, free_port, wait_until
+from harness.process import Peer, free_port, starting, wait_until
 
 # Settings that keep a one-host test cluster HEALTH_OK (see docs/ceph.md): no auth, no
 # automatic out-marking (an OSD killed by a test stays "in"), replicas spread over OSDs on
@@ -99,6 +99,7 @@ class CephCluster:
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 120) -> None:
+        starting("ceph cluster")
         started = time.monotonic()
         try:
             self._start(timeout)
@@ -307,7 +308,7 @@ class CephCluster:
                 for s in pgmap.get("pgs_by_state", [])
                 if s["state_name"] == "active+clean"
             )
-            return (
+            return bool(
                 st["health"]["status"] == "HEALTH_OK"
                 and osdmap["num_up_osds"] == osdmap["num_osds"] == self.osd_count
                 and osdmap["num_in_osds"] == self.osd_count

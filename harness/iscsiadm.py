@@ -13,6 +13,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.process import starting
+
 
 @dataclass
 class RenderedSession:
@@ -31,6 +33,8 @@ class RenderedSession:
 
 
 def run(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # The incumbent tool counts as a peer: it waits about a second per session for an iscsid.
+    starting("iscsiadm")
     # Without iscsid, iscsiadm runs `/bin/systemctl start iscsid.socket`; on a machine run
     # by systemd that would touch the host's units, so systemctl is /bin/true in here.
     script = (

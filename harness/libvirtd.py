@@ -14,13 +14,13 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import libvirt
 
-from tests.peers.process import Peer, wait_until
+from harness.process import Peer, starting, wait_until
 
 URI = "qemu:///system"
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # failures raise; no stderr noise
@@ -59,6 +59,10 @@ DOMAIN_XML = """
 """
 
 
+def _gone(path: Path) -> Callable[[], bool]:
+    return lambda: not path.exists()
+
+
 def _kill_stale_daemons() -> None:
     """Whoever holds the lock owns the machine's libvirtd: what an interrupted session left
     (daemons, and QEMU processes possibly still SIGSTOPped by a test) goes first."""
@@ -71,7 +75,7 @@ def _kill_stale_daemons() -> None:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pidfile.read_text().strip())
             os.kill(pid, signal.SIGTERM)
-            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 10, f"stale pid {pid}")
+            wait_until(_gone(Path(f"/proc/{pid}")), 10, f"stale pid {pid}")
 
 
 class Libvirtd:
@@ -176,6 +180,7 @@ class Libvirtd:
 @contextlib.contextmanager
 def exclusive_libvirtd(workdir: Path, timeout: float = 1800) -> Iterator[Libvirtd]:
     """The system libvirtd for this test session alone (waits for other sessions)."""
+    starting("libvirtd")
     if shutil.which("libvirtd") is None:
         raise RuntimeError("libvirtd is not installed: run scripts/install-test-deps.sh")
     LOCK.parent.mkdir(parents=True, exist_ok=True)

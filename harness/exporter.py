@@ -6,16 +6,17 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from tests.peers.process import Peer, free_port, http_ok
+from harness.process import Peer, free_port, http_ok
 
 
 class Exporter(Peer):
     def __init__(
         self,
-        config: dict | str | None,
+        config: dict[str, Any] | str | None,
         log_dir: Path,
         *extra: str,
         env: dict[str, str] | None = None,

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer
+from harness.process import Peer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BINARY = ROOT / ".cache" / "vcsim" / "vcsim"
 
 
@@ -142,6 +142,29 @@ class Vcsim(Peer):
         """Answer InvalidProperty to a RetrievePropertiesEx whose traversal follows a
         property path (configManager.autoStartManager), as a stricter vCenter might."""
         self.control("/faults", {"refuse_path_traversal": refuse})
+
+    def updates(
+        self,
+        *,
+        max_object_updates: int | None = None,
+        forget_versions: bool = False,
+        destroy_collectors: bool = False,
+    ) -> dict[str, int]:
+        """The update protocol (WaitForUpdatesEx): cap every update set at
+        `max_object_updates` objects, truncating the rest to the next call (0: no cap);
+        make every version handed out so far stale (InvalidCollectorVersion); destroy
+        every collector made by CreatePropertyCollector (ManagedObjectNotFound)."""
+        body: dict[str, Any] = {
+            "forget_versions": forget_versions,
+            "destroy_collectors": destroy_collectors,
+        }
+        if max_object_updates is not None:
+            body["max_object_updates"] = max_object_updates
+        return self.control("/updates", body)  # type: ignore[no-any-return]
+
+    def sent_bytes(self) -> dict[str, int]:
+        """Bytes of SOAP answers sent so far, by method name."""
+        return self.control("/bytes")  # type: ignore[no-any-return]
 
     def clear_perf(self) -> None:
         self.control("/perf", method="DELETE")

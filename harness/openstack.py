@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.peers.process import Peer, free_port, http_ok, wait_until
+from harness.process import Peer, free_port, http_ok, starting, wait_until
 
 PYTHON = "/usr/bin/python3"  # Debian's Python with Debian's OpenStack, never the venv's
 REGION = "RegionOne"
@@ -200,6 +200,7 @@ class OpenStackCloud:
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 240) -> None:
+        starting("openstack")
         started = time.monotonic()
         try:
             self._start(timeout)

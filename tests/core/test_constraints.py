@@ -1,0 +1,36 @@
+"""constraints.txt pins everything pyproject.toml asks pip for, and the install uses it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from tests.conftest import ROOT
+
+
+def _name(requirement: str) -> str:
+    """The PEP 503 normalised distribution name of a requirement line."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    assert match, requirement
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
+def pinned() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pins = [line.split("==", 1) for line in lines if line and not line.startswith("#")]
+    assert all(len(pin) == 2 for pin in pins), "every line of constraints.txt is name==version"
+    return {_name(name): version for name, version in pins}
+
+
+def test_every_declared_dependency_is_pinned() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    missing = sorted({_name(r) for r in declared} - pinned().keys())
+    assert not missing, f"not in constraints.txt: {missing}; run `make constraints`"
+
+
+def test_the_venv_is_installed_with_the_constraints() -> None:
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    installs = [line for line in bootstrap.splitlines() if "pip install" in line]
+    assert installs
+    assert all("-c constraints.txt" in line for line in installs), installs
