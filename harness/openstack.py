@@ -1,27 +1,35 @@
-"""A throwaway OpenStack on loopback: RabbitMQ, Keystone, Placement, Glance and Nova.
+"""A throwaway OpenStack on loopback: RabbitMQ, Keystone, Placement, Glance, Neutron, Nova.
 
-Debian 12's own OpenStack (Zed: Keystone 22, Placement 8, Glance 25, Nova 26) runs as root
-from one temp directory: SQLite databases, config files, fernet keys, image store, locks and
-logs all live there, every service listens on a free loopback port, and every daemon is a
-child of the test session, so it always stops with the tests. Nova's compute service runs
-Nova's own fake virt driver (`fake.FakeDriver`): instances "run" in nova-compute's memory,
-so a restarted nova-compute has forgotten them, as a rebooted hypervisor has.
+Debian 12's own OpenStack (Zed: Keystone 22, Placement 8, Glance 25, Neutron 21, Nova 26)
+runs as root from one temp directory: SQLite databases (in WAL mode), config files, fernet
+keys, image store, locks and logs all live there, every service listens on a free loopback
+port, and every daemon is a child of the test session, so it always stops with the tests.
+Nova's compute service runs Nova's own fake virt driver (`fake.FakeDriver`): instances
+"run" in nova-compute's memory, so a restarted nova-compute has forgotten them, as a
+rebooted hypervisor has. Neutron runs ML2 with the Linux bridge agent on the compute host
+(no interface mapped; instances boot without networks), which reports its state to
+neutron-server as on any compute node.
 
 The WSGI APIs (Keystone, Placement, Nova's compute API) run under uWSGI as Debian runs
-them; Glance's API, nova-conductor, nova-scheduler and nova-compute run their own eventlet
-servers. One admin user serves both the tests and the services' own authentication.
+them; Glance's and Neutron's APIs, nova-conductor, nova-scheduler and nova-compute run
+their own eventlet servers. One admin user serves the tests and the services' own
+authentication. What it takes and how long: docs/openstack.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,8 +146,7 @@ NEUTRON_SCHEMA = (
 WSGI = {
     "keystone": "from keystone.server.wsgi import initialize_public_application\n"
     "application = initialize_public_application()\n",
-    "placement": "from placement.wsgi import init_application\n"
-    "application = init_application()\n",
+    "placement": "from placement.wsgi import init_application\napplication = init_application()\n",
     "nova-api": "from nova.api.openstack.compute.wsgi import init_application\n"
     "application = init_application()\n",
 }
@@ -165,11 +172,19 @@ class OpenStackCloud:
         self.ports = {
             name: free_port()
             for name in (
-                "amqp", "dist", "epmd", "keystone", "placement", "nova", "glance", "neutron"
+                "amqp",
+                "dist",
+                "epmd",
+                "keystone",
+                "placement",
+                "nova",
+                "glance",
+                "neutron",
             )
         }
         self.peers: dict[str, Peer] = {}
         self.timings: dict[str, float] = {}
+        self.started: set[str] = set()
         self._generation = 0
         self.start_seconds = 0.0
 
@@ -194,9 +209,7 @@ class OpenStackCloud:
         """An openstacksdk Connection as the admin (imported lazily: test-side only)."""
         import openstack
 
-        return openstack.connect(
-            auth=self.auth, region_name=REGION
-        )
+        return openstack.connect(auth=self.auth, region_name=REGION)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 240) -> None:
@@ -217,7 +230,15 @@ class OpenStackCloud:
 
     def _start(self, timeout: float) -> None:
         for sub in (
-            "log", "run", "lock", "fernet", "credential", "images", "nova", "neutron", "rabbit"
+            "log",
+            "run",
+            "lock",
+            "fernet",
+            "credential",
+            "images",
+            "nova",
+            "neutron",
+            "rabbit",
         ):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_configs()
@@ -249,7 +270,7 @@ class OpenStackCloud:
             _stop_group(self.peers[name])
         self.peers.clear()
         # Erlang's port mapper, which the node started as a daemon on its own port.
-        if hasattr(self, "rabbit_env"):
+        if "rabbitmq" in self.started:
             subprocess.run(
                 ["epmd", "-kill"],
                 env={**os.environ, "ERL_EPMD_PORT": str(self.ports["epmd"])},
@@ -342,7 +363,6 @@ class OpenStackCloud:
         )
         for service, code in WSGI.items():
             (d / f"{service}.wsgi").write_text(code)
-        self.transport = transport
 
     def write_nova_conf(self, extra: str = "") -> None:
         d, p = self.dir, self.ports
@@ -380,18 +400,6 @@ class OpenStackCloud:
         return ["--config-file", str(self.nova_conf)]
 
     # --- one-off commands --------------------------------------------------------------
-    def _run(self, *argv: str, timeout: float = 120) -> str:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(argv)} failed ({done.returncode}): "
-                f"{(done.stderr.strip() or done.stdout.strip())[-3000:]}"
-            )
-        return done.stdout
-
-    def _manage(self, module: str, *args: str) -> str:
-        return self._run(*_main(module), *args)
-
     def _sync_databases(self) -> None:
         d = self.dir
         ks = ["--config-file", str(d / "keystone.conf")]
@@ -400,56 +408,99 @@ class OpenStackCloud:
         jobs = {
             "keystone": [
                 [*_main("keystone.cmd.manage"), *ks, "db_sync"],
-                [*_main("keystone.cmd.manage"), *ks, "fernet_setup",
-                 "--keystone-user", "root", "--keystone-group", "root"],
-                [*_main("keystone.cmd.manage"), *ks, "credential_setup",
-                 "--keystone-user", "root", "--keystone-group", "root"],
-                [*_main("keystone.cmd.manage"), *ks, "bootstrap",
-                 "--bootstrap-password", self.password,
-                 "--bootstrap-admin-url", self.auth_url,
-                 "--bootstrap-public-url", self.auth_url,
-                 "--bootstrap-internal-url", self.auth_url,
-                 "--bootstrap-region-id", REGION],
+                [
+                    *_main("keystone.cmd.manage"),
+                    *ks,
+                    "fernet_setup",
+                    "--keystone-user",
+                    "root",
+                    "--keystone-group",
+                    "root",
+                ],
+                [
+                    *_main("keystone.cmd.manage"),
+                    *ks,
+                    "credential_setup",
+                    "--keystone-user",
+                    "root",
+                    "--keystone-group",
+                    "root",
+                ],
+                [
+                    *_main("keystone.cmd.manage"),
+                    *ks,
+                    "bootstrap",
+                    "--bootstrap-password",
+                    self.password,
+                    "--bootstrap-admin-url",
+                    self.auth_url,
+                    "--bootstrap-public-url",
+                    self.auth_url,
+                    "--bootstrap-internal-url",
+                    self.auth_url,
+                    "--bootstrap-region-id",
+                    REGION,
+                ],
             ],
             "placement": [
-                [*_main("placement.cmd.manage"), "--config-file",
-                 str(d / "placement" / "placement.conf"), "db", "sync"],
+                [
+                    *_main("placement.cmd.manage"),
+                    "--config-file",
+                    str(d / "placement" / "placement.conf"),
+                    "db",
+                    "sync",
+                ],
             ],
             "glance": [
-                [*_main("glance.cmd.manage"), "--config-file", str(d / "glance-api.conf"),
-                 "db_sync"],
+                [
+                    *_main("glance.cmd.manage"),
+                    "--config-file",
+                    str(d / "glance-api.conf"),
+                    "db_sync",
+                ],
             ],
             "neutron": [
                 [PYTHON, "-c", NEUTRON_SCHEMA, f"sqlite:///{d}/neutron.db"],
-                [*_main("neutron.db.migration.cli"), "--config-file", str(d / "neutron.conf"),
-                 "stamp", "heads"],
+                [
+                    *_main("neutron.db.migration.cli"),
+                    "--config-file",
+                    str(d / "neutron.conf"),
+                    "stamp",
+                    "heads",
+                ],
             ],
             "nova": [
                 [*_main("nova.cmd.manage"), *nova, "api_db", "sync"],
-                [*_main("nova.cmd.manage"), *nova, "cell_v2", "map_cell0",
-                 "--database_connection", f"sqlite:///{d}/nova_cell0.db"],
+                [
+                    *_main("nova.cmd.manage"),
+                    *nova,
+                    "cell_v2",
+                    "map_cell0",
+                    "--database_connection",
+                    f"sqlite:///{d}/nova_cell0.db",
+                ],
                 [*_main("nova.cmd.manage"), *nova, "cell_v2", "create_cell", "--name", "cell1"],
                 [*_main("nova.cmd.manage"), *nova, "db", "sync"],
             ],
         }
-        chains = [
-            subprocess.Popen(
-                ["/bin/sh", "-ec", " && ".join(" ".join(_quote(a) for a in cmd) for cmd in cmds)],
-                stdout=open(self.log_dir / f"manage-{name}.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
+        chains = {
+            name: Peer(
+                f"manage-{name}",
+                ["/bin/sh", "-ec", " && ".join(shlex.join(cmd) for cmd in cmds)],
+                self.log_dir,
+                cwd=d,
             )
             for name, cmds in jobs.items()
-        ]
+        }
         failed = []
-        for name, chain in zip(jobs, chains, strict=True):
-            if chain.wait(300) != 0:
-                failed.append(name)
+        for name, chain in chains.items():
+            try:
+                if chain.proc.wait(300) != 0:
+                    failed.append(f"{name}:\n{chain.log_tail()}")
+            finally:
+                chain.stop()
         if failed:
-            tails = "\n".join(
-                f"--- {name}:\n{(self.log_dir / f'manage-{name}.log').read_text()[-2000:]}"
-                for name in failed
-            )
-            raise RuntimeError(f"database setup failed for {', '.join(failed)}:\n{tails}")
+            raise RuntimeError("database setup failed for " + "\n".join(failed))
         # Write-ahead logging: readers and the writer no longer block each other across
         # the services' processes (in SQLite's default journal a reader's shared lock
         # makes another process's commit wait, then fail with "database is locked").
@@ -466,14 +517,28 @@ class OpenStackCloud:
         return self._daemon(
             name,
             [
-                "uwsgi", "--plugins", "python3", "--http-socket", f"127.0.0.1:{port}",
-                "--wsgi-file", str(self.dir / f"{name}.wsgi"), "--master",
+                "uwsgi",
+                "--plugins",
+                "python3",
+                "--http-socket",
+                f"127.0.0.1:{port}",
+                "--wsgi-file",
+                str(self.dir / f"{name}.wsgi"),
+                "--master",
                 # Processes, not threads: SQLite connections must stay in their thread.
-                "--processes", str(processes), "--enable-threads", "--die-on-term", "--need-app",
-                "--lazy-apps", "--buffer-size", "65535",
+                "--processes",
+                str(processes),
+                "--enable-threads",
+                "--die-on-term",
+                "--need-app",
+                "--lazy-apps",
+                "--buffer-size",
+                "65535",
                 # uWSGI's plain HTTP socket closes each connection after its answer; say so,
                 # or clients reuse the closed connection and see "connection reset".
-                "--add-header", "Connection: close", "--hook-master-start",
+                "--add-header",
+                "Connection: close",
+                "--hook-master-start",
                 "unix_signal:15 gracefully_kill_them_all",
             ],
             env={"PYTHONDONTWRITEBYTECODE": "1", **env},
@@ -499,14 +564,16 @@ class OpenStackCloud:
             "RABBITMQ_CONF_ENV_FILE": str(d / "rabbitmq-env.conf"),
             "RABBITMQ_PID_FILE": str(d / "rabbit.pid"),
         }
-        self.rabbit_env = env
+        self.started.add("rabbitmq")
         self.peers["rabbitmq"] = self._daemon(
             "rabbitmq", ["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env
         )
 
     def _start_keystone(self, timeout: float) -> None:
         self.peers["keystone"] = peer = self._uwsgi(
-            "keystone", self.ports["keystone"], {"OS_KEYSTONE_CONFIG_FILES": str(self.dir / "keystone.conf")}
+            "keystone",
+            self.ports["keystone"],
+            {"OS_KEYSTONE_CONFIG_FILES": str(self.dir / "keystone.conf")},
         )
         peer.wait_ready(lambda: http_ok(self.auth_url), timeout)
 
@@ -534,7 +601,10 @@ class OpenStackCloud:
         self.peers["nova-api"] = self._uwsgi(
             "nova-api",
             p["nova"],
-            {"OS_NOVA_CONFIG_DIR": str(self.dir), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf"},
+            {
+                "OS_NOVA_CONFIG_DIR": str(self.dir),
+                "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf",
+            },
         )
         self.peers["glance-api"] = self._daemon(
             "glance-api",
@@ -554,7 +624,80 @@ class OpenStackCloud:
             ("nova-api", f"http://127.0.0.1:{p['nova']}/"),
             ("glance-api", f"http://127.0.0.1:{p['glance']}/healthcheck"),
         ):
-            self.peers[name].wait_ready(lambda url=url: _http_answers(url), timeout)
+            self.peers[name].wait_ready(functools.partial(_http_answers, url), timeout)
+
+    # --- what the tests create ---------------------------------------------------------
+    def seed(self) -> None:
+        """Flavors, an image and unlimited quotas for the admin project. `tiny` fits the
+        fake hypervisor a thousand times over; `never` requires a trait no host has, so an
+        instance of it is never scheduled (vm_state error, no host)."""
+        conn = self.connect()
+        try:
+            self.flavor = conn.compute.create_flavor(name="tiny", ram=64, vcpus=1, disk=0).id
+            never = conn.compute.create_flavor(name="never", ram=64, vcpus=1, disk=0)
+            conn.compute.create_flavor_extra_specs(
+                never, {"trait:CUSTOM_NO_HOST_HAS_IT": "required"}
+            )
+            self.never_flavor = never.id
+            self.image = conn.image.create_image(
+                name="cirros", disk_format="raw", container_format="bare", data=b"\0" * 1024
+            ).id
+            project = conn.identity.find_project(ADMIN)
+            conn.set_compute_quotas(project.id, instances=-1, cores=-1, ram=-1)
+        finally:
+            conn.close()
+
+    def create_server(self, name: str, never: bool = False, count: int = 1) -> list[str]:
+        """Boots `count` instances named `name` (Nova appends -1, -2, ... when count > 1);
+        returns their ids once Nova has placed them or given up (ACTIVE or ERROR)."""
+        conn = self.connect()
+        try:
+            conn.compute.create_server(
+                name=name,
+                flavor_id=self.never_flavor if never else self.flavor,
+                image_id=self.image,
+                networks="none",
+                min_count=count,
+                max_count=count,
+            )
+            want = "ERROR" if never else "ACTIVE"
+            pattern = f"^{name}$" if count == 1 else f"^{name}-[0-9]+$"
+            found: list[Any] = []
+
+            def placed() -> bool:
+                found[:] = conn.compute.servers(all_projects=True, name=pattern)
+                return len(found) == count and all(s.status == want for s in found)
+
+            wait_until(placed, 60 + count, f"{count} instance(s) {name} {want}", interval=1)
+            ids = [str(s.id) for s in found]
+            return ids
+        finally:
+            conn.close()
+
+    def stop_server(self, server_id: str) -> None:
+        """Stops an instance through the API, as a user does (vm_state stopped)."""
+        conn = self.connect()
+        try:
+            conn.compute.stop_server(server_id)
+            wait_until(
+                lambda: conn.compute.get_server(server_id).status == "SHUTOFF",
+                60,
+                f"instance {server_id} SHUTOFF",
+                interval=0.5,
+            )
+        finally:
+            conn.close()
+
+    def set_image_status(self, image_id: str, active: bool) -> None:
+        """Deactivates or reactivates an image (an admin action Glance offers)."""
+        conn = self.connect()
+        try:
+            if active:
+                conn.image.reactivate_image(image_id)
+            else:
+                conn.image.deactivate_image(image_id)
+        finally:
+            conn.close()
 
     # --- the Neutron agent -------------------------------------------------------------
     def start_agent(self) -> None:
@@ -655,31 +798,10 @@ def _stop_group(peer: Peer, timeout: float = 30) -> None:
         os.killpg(peer.proc.pid, signal.SIGKILL)
 
 
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
-
-
 def _http_answers(url: str) -> bool:
     """Any HTTP answer (a 401 or 300 is an answer: the service is up)."""
-    import urllib.error
-    import urllib.request
-
     try:
         with urllib.request.urlopen(url, timeout=2):
             return True
     except urllib.error.HTTPError:
         return True
-
-
-def rabbit_alive(cloud: OpenStackCloud) -> bool:
-    return cloud.peers["rabbitmq"].alive()
-
-
-def environ_without_venv() -> dict[str, str]:
-    """The environment minus the venv, so Debian's python finds Debian's packages only."""
-    env = dict(os.environ)
-    env.pop("VIRTUAL_ENV", None)
-    env.pop("PYTHONPATH", None)
-    return env
