@@ -400,6 +400,64 @@ ISCSI_CONNECTION_UP = Family(
 )
 
 
+# --- OpenStack ---------------------------------------------------------------------------
+OPENSTACK_NOTE = (
+    " From Nova's servers of all projects (GET /servers/detail, admin view); host is the"
+    " instance's compute host (OS-EXT-SRV-ATTR:host), empty for an instance never placed."
+)
+OPENSTACK_SERVER_VM_STATE = Family(
+    "hypervisor_openstack_server_vm_state",
+    "Always 1, one series per instance: Nova's vm_state (OS-EXT-STS:vm_state), what the"
+    " instance should be: active (running), stopped, paused, suspended, shelved,"
+    " shelved_offloaded, rescued, resized, error, building, soft_deleted." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_TASK_STATE = Family(
+    "hypervisor_openstack_server_task_state",
+    "Always 1, present only while Nova runs a task on the instance: its task_state"
+    " (OS-EXT-STS:task_state: spawning, powering-on, rebooting, migrating, ...)." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_IMAGE_ACTIVE = Family(
+    "hypervisor_openstack_server_image_active",
+    "For instances not running only: 1 when the Glance image the instance booted from is"
+    " active, 0 when it is not (deactivated, queued, killed, pending_delete) or Glance no"
+    " longer has it; image is the image's name, or its id where Glance has none. Absent"
+    " for instances booted from a volume. A rebuild, an evacuation or an unshelve needs"
+    " the image." + OPENSTACK_NOTE,
+    (*VM, "image"),
+)
+OPENSTACK_COMPUTE_SERVICE_UP = Family(
+    "hypervisor_openstack_compute_service_up",
+    "1 when the host's nova-compute service reports up (it reported to Nova within"
+    " service_down_time, 60 s by default; GET /os-services state), 0 when down. A down"
+    " service also makes hypervisor_host_connection_state not_responding, or disconnected"
+    " where it is forced down.",
+    HOST,
+)
+OPENSTACK_COMPUTE_SERVICE_FORCED_DOWN = Family(
+    "hypervisor_openstack_compute_service_forced_down",
+    "1 when an operator or a fencing tool forced the host's nova-compute service down"
+    " (GET /os-services forced_down), so that its instances may be evacuated.",
+    HOST,
+)
+OPENSTACK_AGENT = (*HOST, "agent_type")
+OPENSTACK_AGENT_UP = Family(
+    "hypervisor_openstack_agent_up",
+    "1 when the Neutron agent of this type on this host is alive (it reported within"
+    " Neutron's agent_down_time, 75 s by default; GET /v2.0/agents alive), else 0."
+    " agent_type is Neutron's (Open vSwitch agent, Linux bridge agent, DHCP agent, L3"
+    " agent, Metadata agent, ...). Absent where the catalog has no network service.",
+    OPENSTACK_AGENT,
+)
+OPENSTACK_AGENT_ADMIN_STATE_UP = Family(
+    "hypervisor_openstack_agent_admin_state_up",
+    "1 when the Neutron agent is administratively enabled (admin_state_up), 0 when an"
+    " operator disabled it.",
+    OPENSTACK_AGENT,
+)
+
+
 # --- The exporter itself -----------------------------------------------------------------
 TARGET = (T, "kind")
 TARGET_UP = Family(

@@ -21,11 +21,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import secrets
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -135,8 +135,8 @@ paste.app_factory = neutron.pecan_wsgi.app:versions_factory
 paste.app_factory = neutron.api.v2.router:APIRouter.factory
 """
 
-# Neutron's alembic migrations need ALTER TABLE, which SQLite lacks: the schema comes from
-# Neutron's models (as Neutron's own SQLite-backed tests make it), then is stamped as head.
+# Neutron's schema comes from its models (as Neutron's own tests make it), stamped as head:
+# its few hundred alembic migrations would take a minute or more on this machine.
 NEUTRON_SCHEMA = (
     "import sys, sqlalchemy; from neutron.db.migration.models import head; "
     "head.get_metadata().create_all(sqlalchemy.create_engine(sys.argv[1]))"
@@ -172,6 +172,7 @@ class OpenStackCloud:
         self.ports = {
             name: free_port()
             for name in (
+                "mysql",
                 "amqp",
                 "dist",
                 "epmd",
@@ -206,10 +207,10 @@ class OpenStackCloud:
         }
 
     def connect(self) -> Any:
-        """An openstacksdk Connection as the admin (imported lazily: test-side only)."""
-        import openstack
+        """An openstacksdk Connection as the admin, imported as the exporter imports it."""
+        from exporter.collectors.openstack import load_openstack
 
-        return openstack.connect(auth=self.auth, region_name=REGION)
+        return load_openstack().connect(auth=self.auth, region_name=REGION)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, timeout: float = 240) -> None:
@@ -245,6 +246,8 @@ class OpenStackCloud:
         # RabbitMQ boots in the background while the databases are created.
         with self._timed("rabbitmq (started)"):
             self._start_rabbitmq()
+        with self._timed("mariadb"):
+            self._start_mariadb(timeout)
         with self._timed("databases"):
             self._sync_databases()
         with self._timed("keystone"):
@@ -279,6 +282,10 @@ class OpenStackCloud:
                 check=False,
             )
 
+    def db(self, name: str) -> str:
+        """SQLAlchemy URL of one service's database on the harness's MariaDB."""
+        return f"mysql+pymysql://root@127.0.0.1:{self.ports['mysql']}/{name}?charset=utf8"
+
     # --- configuration -----------------------------------------------------------------
     def _authtoken(self) -> str:
         return (
@@ -298,7 +305,7 @@ class OpenStackCloud:
         transport = f"rabbit://guest:guest@127.0.0.1:{p['amqp']}/"
         (d / "keystone.conf").write_text(
             "[DEFAULT]\nuse_stderr = true\n"
-            f"[database]\nconnection = sqlite:///{d}/keystone.db\n"
+            f"[database]\nconnection = {self.db('keystone')}\n"
             "[token]\nprovider = fernet\n"
             f"[fernet_tokens]\nkey_repository = {d}/fernet\n"
             f"[fernet_receipts]\nkey_repository = {d}/fernet\n"
@@ -307,7 +314,7 @@ class OpenStackCloud:
         (d / "placement").mkdir(exist_ok=True)
         (d / "placement" / "placement.conf").write_text(
             "[DEFAULT]\nuse_stderr = true\n"
-            f"[placement_database]\nconnection = sqlite:///{d}/placement.db\n"
+            f"[placement_database]\nconnection = {self.db('placement')}\n"
             "[api]\nauth_strategy = keystone\n"
             f"[keystone_authtoken]\n{self._authtoken()}"
         )
@@ -315,7 +322,7 @@ class OpenStackCloud:
         (d / "glance-api.conf").write_text(
             "[DEFAULT]\nuse_stderr = true\n"
             f"bind_host = 127.0.0.1\nbind_port = {p['glance']}\nworkers = 1\n"
-            f"[database]\nconnection = sqlite:///{d}/glance.db\n"
+            f"[database]\nconnection = {self.db('glance')}\n"
             f"[keystone_authtoken]\n{self._authtoken()}"
             f"[paste_deploy]\nflavor = keystone\nconfig_file = {d}/glance-api-paste.ini\n"
             "[glance_store]\nstores = file\ndefault_store = file\n"
@@ -337,7 +344,7 @@ class OpenStackCloud:
             "agent_down_time = 8\n"
             "notify_nova_on_port_status_changes = false\n"
             "notify_nova_on_port_data_changes = false\n"
-            f"[database]\nconnection = sqlite:///{d}/neutron.db\n"
+            f"[database]\nconnection = {self.db('neutron')}\n"
             f"[keystone_authtoken]\n{self._authtoken()}"
             f"[oslo_concurrency]\nlock_path = {d}/lock\n"
             "[agent]\nreport_interval = 2\nroot_helper =\n"
@@ -381,8 +388,8 @@ class OpenStackCloud:
             # down after 60 s; shorter here so the service-down test waits seconds.
             "report_interval = 2\nservice_down_time = 8\n"
             "osapi_compute_workers = 1\n"
-            f"[api_database]\nconnection = sqlite:///{d}/nova_api.db\n"
-            f"[database]\nconnection = sqlite:///{d}/nova.db\n"
+            f"[api_database]\nconnection = {self.db('nova_api')}\n"
+            f"[database]\nconnection = {self.db('nova')}\n"
             "[api]\nauth_strategy = keystone\n"
             f"[keystone_authtoken]\n{self._authtoken()}"
             f"[placement]\n{self._authtoken()}"
@@ -460,7 +467,7 @@ class OpenStackCloud:
                 ],
             ],
             "neutron": [
-                [PYTHON, "-c", NEUTRON_SCHEMA, f"sqlite:///{d}/neutron.db"],
+                [PYTHON, "-c", NEUTRON_SCHEMA, f"{self.db('neutron')}"],
                 [
                     *_main("neutron.db.migration.cli"),
                     "--config-file",
@@ -477,7 +484,7 @@ class OpenStackCloud:
                     "cell_v2",
                     "map_cell0",
                     "--database_connection",
-                    f"sqlite:///{d}/nova_cell0.db",
+                    f"{self.db('nova_cell0')}",
                 ],
                 [*_main("nova.cmd.manage"), *nova, "cell_v2", "create_cell", "--name", "cell1"],
                 [*_main("nova.cmd.manage"), *nova, "db", "sync"],
@@ -501,12 +508,6 @@ class OpenStackCloud:
                 chain.stop()
         if failed:
             raise RuntimeError("database setup failed for " + "\n".join(failed))
-        # Write-ahead logging: readers and the writer no longer block each other across
-        # the services' processes (in SQLite's default journal a reader's shared lock
-        # makes another process's commit wait, then fail with "database is locked").
-        for db in d.glob("*.db"):
-            with contextlib.closing(sqlite3.connect(db)) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
 
     # --- daemons -----------------------------------------------------------------------
     def _daemon(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Peer:
@@ -543,6 +544,66 @@ class OpenStackCloud:
             ],
             env={"PYTHONDONTWRITEBYTECODE": "1", **env},
         )
+
+    def _start_mariadb(self, timeout: float) -> None:
+        """MariaDB with its data in the temp dir, on a free loopback port, without grant
+        tables (any user connects; only loopback can reach it)."""
+        data, sock = self.dir / "mysql", self.dir / "run" / "mysql.sock"
+        install = Peer(
+            "mariadb-install-db",
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            self.log_dir,
+        )
+        try:
+            if install.proc.wait(120) != 0:
+                raise RuntimeError(f"mariadb-install-db failed:\n{install.log_tail()}")
+        finally:
+            install.stop()
+        self.peers["mariadb"] = peer = self._daemon(
+            "mariadb",
+            [
+                "mariadbd",
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={sock}",
+                f"--port={self.ports['mysql']}",
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-grant-tables",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                f"--pid-file={self.dir / 'run' / 'mysql.pid'}",
+                # A test database: small, and no flush to disk at each commit.
+                "--innodb-buffer-pool-size=128M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--max-connections=500",
+            ],
+        )
+        peer.wait_ready(functools.partial(_port_open, self.ports["mysql"]), timeout)
+        names = ("keystone", "placement", "glance", "neutron", "nova_api", "nova", "nova_cell0")
+        create = Peer(
+            "mariadb-create",
+            [
+                "mariadb",
+                "--no-defaults",
+                f"--socket={sock}",
+                "-e",
+                " ".join(f"CREATE DATABASE {name} CHARACTER SET utf8;" for name in names),
+            ],
+            self.log_dir,
+        )
+        try:
+            if create.proc.wait(60) != 0:
+                raise RuntimeError(f"creating the databases failed:\n{create.log_tail()}")
+        finally:
+            create.stop()
 
     def _start_rabbitmq(self) -> None:
         d, p = self.dir / "rabbit", self.ports
@@ -639,15 +700,33 @@ class OpenStackCloud:
                 never, {"trait:CUSTOM_NO_HOST_HAS_IT": "required"}
             )
             self.never_flavor = never.id
-            self.image = conn.image.create_image(
-                name="cirros", disk_format="raw", container_format="bare", data=b"\0" * 1024
-            ).id
+            self.image = self.create_image("cirros")
             project = conn.identity.find_project(ADMIN)
             conn.set_compute_quotas(project.id, instances=-1, cores=-1, ram=-1)
         finally:
             conn.close()
 
-    def create_server(self, name: str, never: bool = False, count: int = 1) -> list[str]:
+    def create_image(self, name: str) -> str:
+        """Uploads a 1 KiB raw image (the fake driver never reads it); returns its id."""
+        conn = self.connect()
+        try:
+            image = conn.image.create_image(
+                name=name, disk_format="raw", container_format="bare", data=b"\0" * 1024
+            )
+            return str(image.id)
+        finally:
+            conn.close()
+
+    def delete_image(self, image_id: str) -> None:
+        conn = self.connect()
+        try:
+            conn.image.delete_image(image_id)
+        finally:
+            conn.close()
+
+    def create_server(
+        self, name: str, never: bool = False, count: int = 1, image: str | None = None
+    ) -> list[str]:
         """Boots `count` instances named `name` (Nova appends -1, -2, ... when count > 1);
         returns their ids once Nova has placed them or given up (ACTIVE or ERROR)."""
         conn = self.connect()
@@ -655,17 +734,20 @@ class OpenStackCloud:
             conn.compute.create_server(
                 name=name,
                 flavor_id=self.never_flavor if never else self.flavor,
-                image_id=self.image,
+                image_id=image or self.image,
                 networks="none",
                 min_count=count,
                 max_count=count,
             )
             want = "ERROR" if never else "ACTIVE"
-            pattern = f"^{name}$" if count == 1 else f"^{name}-[0-9]+$"
+            # Nova names the instances of a multiple create NAME-1, NAME-2, ...
+            pattern = re.compile(re.escape(name) + ("" if count == 1 else "-[0-9]+"))
             found: list[Any] = []
 
             def placed() -> bool:
-                found[:] = conn.compute.servers(all_projects=True, name=pattern)
+                found[:] = [
+                    s for s in conn.compute.servers(all_projects=True) if pattern.fullmatch(s.name)
+                ]
                 return len(found) == count and all(s.status == want for s in found)
 
             wait_until(placed, 60 + count, f"{count} instance(s) {name} {want}", interval=1)
@@ -754,6 +836,22 @@ class OpenStackCloud:
         self.stop_compute()
         self.start_compute()
         self.wait_compute_up(timeout)
+
+    def wait_compute_down(self, timeout: float = 60) -> None:
+        """Nova counts nova-compute down (no report within service_down_time)."""
+
+        def down() -> bool:
+            service = self.compute_service()
+            return service is not None and service.state == "down"
+
+        wait_until(down, timeout, "nova-compute reported down", interval=0.5)
+
+    def server(self, server_id: str) -> Any:
+        conn = self.connect()
+        try:
+            return conn.compute.get_server(server_id)
+        finally:
+            conn.close()
 
     def compute_service(self) -> Any:
         conn = self.connect()

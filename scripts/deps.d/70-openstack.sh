@@ -24,7 +24,7 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 
-apt_install rabbitmq-server uwsgi-core uwsgi-plugin-python3 \
+apt_install rabbitmq-server mariadb-server python3-pymysql uwsgi-core uwsgi-plugin-python3 \
     python3-keystone python3-placement python3-nova python3-glance python3-neutron \
     python3-openstackclient
 
