@@ -26,7 +26,8 @@ WINDOW_NOTE = (
 VM_INFO = Family(
     "hypervisor_vm_info",
     "Always 1; identifies a VM. uuid is the libvirt domain UUID or the vSphere BIOS UUID"
-    " (config.uuid); cluster and datacenter are empty on libvirt.",
+    " (config.uuid); cluster and datacenter are empty on libvirt. OpenStack: uuid is the"
+    " instance id, cluster its availability zone, datacenter the target's region_name.",
     (*VM, "platform", "uuid", "cluster", "datacenter"),
 )
 VM_POWER_STATE = StateSet(
@@ -35,7 +36,10 @@ VM_POWER_STATE = StateSet(
         "VM power state as a state set, exactly one state is 1. libvirt: running and blocked"
         " and shutting down are running, shut off is stopped, pmsuspended is suspended."
         " vSphere: runtime.powerState poweredOn/poweredOff/suspended; unknown while the VM's"
-        " host is disconnected or not responding (vCenter's state is then stale).",
+        " host is disconnected or not responding (vCenter's state is then stale)."
+        " OpenStack: Nova's power_state, RUNNING running, SHUTDOWN stopped, PAUSED paused,"
+        " SUSPENDED suspended, CRASHED crashed, NOSTATE (the hypervisor does not know the"
+        " instance) unknown.",
         (*VM, "state"),
     ),
     POWER_STATES,
@@ -75,7 +79,9 @@ VM_AUTOSTART_ENABLED = Family(
     "1 when the platform will start this VM when its host boots. libvirt:"
     " virDomainGetAutostart. vSphere: the host's autostart defaults are enabled and the VM"
     " is in the host's powerInfo with startAction powerOn, or systemDefault while the"
-    " defaults say powerOn.",
+    " defaults say powerOn. OpenStack: Nova's vm_state is active (Nova expects the"
+    " instance to run; resume_guests_state_on_host_boot decides whether nova-compute"
+    " starts it after a host boot).",
     VM,
 )
 VM_AUTOSTART_ORDER = Family(
@@ -149,14 +155,17 @@ VM_NET_TX_DROPS = Family(
 HOST_INFO = Family(
     "hypervisor_host_info",
     "Always 1; identifies a hypervisor host. version is the hypervisor's (QEMU or ESXi)"
-    " version; cluster is empty on libvirt.",
+    " version; cluster is empty on libvirt. OpenStack: one per nova-compute service,"
+    " cluster its availability zone, version the hypervisor's (hypervisor_version).",
     (*HOST, "platform", "cluster", "version"),
 )
 HOST_CONNECTION_STATE = StateSet(
     Family(
         "hypervisor_host_connection_state",
         "Host connection state as a state set. vSphere: runtime.connectionState. libvirt:"
-        " connected while the target's connection answers.",
+        " connected while the target's connection answers. OpenStack: the host's"
+        " nova-compute service, up connected, down not_responding, forced down"
+        " disconnected.",
         (*HOST, "state"),
     ),
     CONNECTION_STATES,
@@ -164,7 +173,8 @@ HOST_CONNECTION_STATE = StateSet(
 HOST_MAINTENANCE_MODE = Family(
     "hypervisor_host_maintenance_mode",
     "1 when the host is in maintenance mode (vSphere runtime.inMaintenanceMode). libvirt has"
-    " no maintenance mode and does not report it.",
+    " no maintenance mode and does not report it. OpenStack: the host's nova-compute"
+    " service is disabled (the scheduler places nothing there).",
     HOST,
 )
 HOST_BOOT_TIMESTAMP = Family(
@@ -189,7 +199,8 @@ HOST_MEMORY_USAGE_RATIO = Family(
 )
 HOST_MEMORY_TOTAL = Family(
     "hypervisor_host_memory_bytes",
-    "Physical memory of the host in bytes.",
+    "Physical memory of the host in bytes. OpenStack: the hypervisor's memory_mb, where"
+    " the compute API reports it (microversions up to 2.87).",
     HOST,
 )
 HOST_AUTOSTART_ENABLED = Family(

@@ -8,12 +8,23 @@ their fault before they return.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from exporter.collectors.openstack_samples import Answers
 from harness.openstack import OpenStackCloud
 from tests.conftest import starts_peer
+
+DATA = Path(__file__).resolve().parent / "data"
+STATES = ("steady", "host-boot", "compute-down", "agent-down")
+
+
+def recorded(state: str) -> Answers:
+    """The API answers of one recorded state of a real cloud (see tests/openstack/record.py)."""
+    return Answers(**json.loads((DATA / f"{state}.json").read_text()))
 
 
 @pytest.fixture(scope="package")
