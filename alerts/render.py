@@ -9,6 +9,7 @@ alerts/hypervisor.rules.yaml with the table as it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ ALERTS = Path(__file__).resolve().parent
 SOURCE = ALERTS / "src" / "hypervisor.rules.yaml"
 OUTPUT = ALERTS / "hypervisor.rules.yaml"
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+ALL = "*"  # the key of a `for:` override for every alert
 
 HEADER = """\
 # Alert and recording rules of hypervisor-exporter. Load this file into Prometheus
@@ -36,13 +38,25 @@ HEADER = """\
 """
 
 
+def for_of(alert: thresholds.Alert, overrides: Mapping[str, str]) -> str:
+    """The alert's `for:`: its own override, else the one for all (`*`), else the table's."""
+    return overrides.get(alert.name, overrides.get(ALL, alert.for_))
+
+
 def placeholders(
     table: Table,
     runbook_base: str | None = None,
-    for_duration: str | None = None,
+    for_overrides: Mapping[str, str] | None = None,
     autostart_grace: str | None = None,
 ) -> dict[str, str]:
-    """Every ${name} the source may use and its text; the overrides win over the table."""
+    """Every ${name} the source may use and its text; the overrides win over the table.
+
+    `for_overrides` maps alert names (or `*`, every alert) to the `for:` to use instead.
+    """
+    overrides = dict(for_overrides or {})
+    unknown = set(overrides) - set(table.alerts) - {ALL}
+    if unknown:
+        raise TableError(f"--for: no alert named {', '.join(sorted(unknown))}")
     values = {
         "runbook_base": runbook_base if runbook_base is not None else table.runbook_base,
         "autostart_grace_seconds": (
@@ -52,7 +66,7 @@ def placeholders(
     if table.start_failure_recent_seconds is not None:
         values["start_failure_recent_seconds"] = table.start_failure_recent_seconds
     for alert in table.alerts.values():
-        duration = for_duration if for_duration is not None else alert.for_
+        duration = for_of(alert, overrides)
         values[f"{alert.name}.for"] = duration
         values[f"{alert.name}.for_text"] = thresholds.duration_text(duration)
         values[f"{alert.name}.severity"] = alert.severity
@@ -66,12 +80,12 @@ def render(
     source: str,
     table: Table,
     runbook_base: str | None = None,
-    for_duration: str | None = None,
+    for_overrides: Mapping[str, str] | None = None,
     autostart_grace: str | None = None,
     options: str = "",
 ) -> str:
     """The rendered rules file; TableError names what does not fit together."""
-    values = placeholders(table, runbook_base, for_duration, autostart_grace)
+    values = placeholders(table, runbook_base, for_overrides, autostart_grace)
     # The source's own header says how to edit it; the rendered file gets its own.
     lines = source.splitlines(keepends=True)
     skipped = 0
@@ -96,11 +110,11 @@ def render(
             + ", ".join(unknown)
         )
     text = HEADER.format(options=options) + body
-    _check(text, table, for_duration)
+    _check(text, table, for_overrides or {})
     return text
 
 
-def _check(text: str, table: Table, for_duration: str | None) -> None:
+def _check(text: str, table: Table, for_overrides: Mapping[str, str]) -> None:
     try:
         document: dict[str, Any] = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -117,7 +131,7 @@ def _check(text: str, table: Table, for_duration: str | None) -> None:
         if entry is None:
             problems.append(f"{name} has no entry in {thresholds.TABLE.name}")
             continue
-        if rule.get("for") != (for_duration or entry.for_):
+        if rule.get("for") != for_of(entry, for_overrides):
             problems.append(f"{name}: write `for: ${{{name}.for}}`")
         if rule.get("labels", {}).get("severity") != entry.severity:
             problems.append(f"{name}: write `severity: ${{{name}.severity}}`")
@@ -131,7 +145,7 @@ def render_files(
     source: Path = SOURCE,
     table: Path = thresholds.TABLE,
     runbook_base: str | None = None,
-    for_duration: str | None = None,
+    for_overrides: Mapping[str, str] | None = None,
     autostart_grace: str | None = None,
     options: str = "",
 ) -> str:
@@ -140,5 +154,5 @@ def render_files(
     except OSError as err:
         raise TableError(str(err)) from None
     return render(
-        text, thresholds.load(table), runbook_base, for_duration, autostart_grace, options
+        text, thresholds.load(table), runbook_base, for_overrides, autostart_grace, options
     )

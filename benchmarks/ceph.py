@@ -24,8 +24,7 @@ from typing import Any
 import rados
 
 from exporter.blocking import WorkerPool
-from exporter.collectors.ceph import COMMANDS, CephCollector, cluster_samples
-from exporter.config import CephTarget
+from exporter.collectors.ceph import COMMANDS, CephCollector, CephTarget, cluster_samples
 from exporter.metrics import render
 from harness.ceph import CephCluster
 

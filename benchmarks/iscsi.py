@@ -25,9 +25,9 @@ from exporter.collectors.iscsi import (
     CONNECTION_ATTRS,
     SESSION_ATTRS,
     IscsiCollector,
+    IscsiTarget,
     read_snapshot,
 )
-from exporter.config import IscsiTarget
 from exporter.metrics import render
 from harness import iscsiadm
 from harness.iscsi_sysfs import Connection, Session, build_tree

@@ -1,18 +1,24 @@
 """Blocking library calls (libvirt, pyvmomi, librados) in worker threads, bounded per target.
 
 A thread stuck in a hung API call cannot be cancelled. Each target therefore gets a lane
-with a fixed number of worker slots: a slot is released only when its thread really
-returns, so a hung target can hold at most its own slots and never exhausts the threads
-that other targets use. The shared executor has exactly as many threads as all lanes have
-slots, so no lane ever waits for another's.
+with a fixed number of worker slots, so a hung target holds at most its own slots and never
+the threads other targets use. Each call runs in a daemon thread of its own lane (threads
+are cheap next to a network call), so lanes come and go with targets on reload, and a
+thread hung in a library call never keeps the process from exiting.
+
+Some library calls have no bound at all (libvirt's open on a peer that accepts and never
+answers). A call still running `abandon_after` seconds after it started gives its slot
+back, so the next collection can try a fresh connection, while its thread stays (it may
+return some day); at most `max_abandoned` such threads per lane, after that the slots stay
+held and the target reads down until one returns: threads cannot pile up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -21,55 +27,70 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class LaneBusyError(Exception):
-    """Every worker slot of a target is held by a call that has not returned."""
-
-
 class WorkerPool:
-    """The process-wide thread pool; lanes are carved out of it."""
+    """The lanes of the process, by target name; lanes may be added and removed any time."""
 
     def __init__(self) -> None:
-        self._slots = 0
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.lanes: dict[str, Lane] = {}
 
-    def lane(self, name: str, slots: int = 1) -> Lane:
-        if self._executor is not None:
-            raise RuntimeError("all lanes must be created before the first call")
-        self._slots += slots
-        return Lane(self, name, slots)
+    def lane(self, name: str, slots: int = 1, abandon_after: float | None = None) -> Lane:
+        lane = Lane(name, slots, abandon_after)
+        self.lanes[name] = lane
+        return lane
 
-    @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, self._slots), thread_name_prefix="collector"
-            )
-        return self._executor
-
-    @property
-    def size(self) -> int:
-        return self._slots
+    def remove(self, lane: Lane) -> None:
+        """Forgets a lane; its threads still running finish (or hang) on their own."""
+        if self.lanes.get(lane.name) is lane:
+            del self.lanes[lane.name]
 
     def shutdown(self) -> None:
-        if self._executor is not None:
-            # Do not wait: a thread hung in a library call would block exit forever.
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to wait for: lane threads are daemons and die with the process."""
 
 
 class Lane:
     """Runs one target's blocking calls, at most `slots` at a time."""
 
-    def __init__(self, pool: WorkerPool, name: str, slots: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        slots: int = 1,
+        abandon_after: float | None = None,
+        max_abandoned: int = 4,
+    ) -> None:
         self.name = name
-        self._pool = pool
-        self._slots = slots
+        self.slots = slots
+        self.abandon_after = abandon_after
+        self.max_abandoned = max_abandoned
         self._running: dict[int, tuple[str, float]] = {}
+        self._abandoned: set[int] = set()  # still running, no longer holding a slot
         self._next_id = 0
         self._freed: asyncio.Event | None = None
 
     @property
     def busy(self) -> int:
-        return len(self._running)
+        """Slots held now."""
+        return len(self._running) - len(self._abandoned)
+
+    @property
+    def abandoned(self) -> int:
+        """Threads past `abandon_after` that still have not returned."""
+        return len(self._abandoned)
+
+    def _abandon_overdue(self) -> float | None:
+        """Gives back the slots of overdue calls; returns seconds until the next is due."""
+        if self.abandon_after is None:
+            return None
+        now = time.monotonic()
+        next_due: float | None = None
+        for call_id, (_, started) in sorted(self._running.items(), key=lambda i: i[1][1]):
+            if call_id in self._abandoned:
+                continue
+            due = started + self.abandon_after - now
+            if due <= 0 and len(self._abandoned) < self.max_abandoned:
+                self._abandoned.add(call_id)
+            elif due > 0:
+                next_due = due if next_due is None else min(next_due, due)
+        return next_due
 
     def oldest_call(self) -> tuple[str, float] | None:
         """(what, seconds running) of the longest-running call, for error messages."""
@@ -82,23 +103,49 @@ class Lane:
         loop = asyncio.get_running_loop()
         if self._freed is None:
             self._freed = asyncio.Event()
-        while len(self._running) >= self._slots:
+        while True:
+            next_due = self._abandon_overdue()
+            if self.busy < self.slots:
+                break
             self._freed.clear()
-            await self._freed.wait()  # the caller's timeout cuts this wait
+            # The caller's timeout cuts this wait; an overdue call frees a slot too.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(next_due):
+                    await self._freed.wait()
         call_id = self._next_id
         self._next_id += 1
-        self._running[call_id] = (getattr(fn, "__name__", repr(fn)), time.monotonic())
-        future = self._pool.executor.submit(functools.partial(fn, *args, **kwargs))
+        what = getattr(fn, "__name__", repr(fn))
+        self._running[call_id] = (what, time.monotonic())
+        future: asyncio.Future[R] = loop.create_future()
+        call = functools.partial(fn, *args, **kwargs)
 
-        def release(_: concurrent.futures.Future[R]) -> None:
+        def settle(outcome: Callable[[], None]) -> None:
+            if not future.done():  # the caller may have given up (timeout, disconnect)
+                outcome()
+
+        def work() -> None:
+            try:
+                result = call()
+            except BaseException as err:  # handed to the awaiting coroutine
+                error = err
+                deliver = functools.partial(settle, lambda: future.set_exception(error))
+            else:
+                deliver = functools.partial(settle, lambda: future.set_result(result))
             # RuntimeError: the loop is closed, the exporter is shutting down.
             with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver)
                 loop.call_soon_threadsafe(self._release, call_id)
 
-        future.add_done_callback(release)
-        return await asyncio.wrap_future(future)
+        thread = threading.Thread(target=work, name=f"lane-{self.name}-{what}", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._release(call_id)
+            raise
+        return await future
 
     def _release(self, call_id: int) -> None:
         self._running.pop(call_id, None)
+        self._abandoned.discard(call_id)
         if self._freed is not None:
             self._freed.set()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
-
-from aiohttp import web
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config
@@ -55,8 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def split_listen(address: str) -> tuple[str | None, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--web.listen-address: expected HOST:PORT or :PORT, got {address!r}")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(
+            f"--web.listen-address: expected HOST:PORT or :PORT with a port in 0..65535"
+            f" (0: any free port), got {address!r}"
+        )
     return (host.strip("[]") or None), int(port)
 
 
@@ -78,30 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{config.source}: OK, {len(config.targets)} targets: {kinds}")
         return 0
 
-    from exporter.http import create_app
+    from exporter.server import EventLoop, serve
 
-    app = create_app(config)
-    if web_config.users:
-        app.middlewares.append(web_config.middleware())
-    log.info(
-        "starting",
-        extra={
-            "fields": {
-                "version": __version__,
-                "config": config.source,
-                "listen": args.listen,
-                "targets": len(config.targets),
-                "tls": web_config.ssl_context is not None,
-            }
-        },
-    )
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        ssl_context=web_config.ssl_context,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
-    return 0
+    with asyncio.Runner(loop_factory=EventLoop) as runner:
+        code = runner.run(serve(args, config, web_config, host, port))
+    # Worker threads may still sit in a hung library call (a silent peer): they are daemons,
+    # but C libraries (librados) may hold the interpreter's exit; nothing is left to do.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,26 +1,28 @@
 """The YAML config: targets to collect, validated completely before anything connects.
 
 Every problem is reported with the file, the target and the key, and refused at start.
-Secrets are resolved at load (a missing password file is a config error, not a scrape
-error) but only ever held in `Secret`, whose repr never shows the value.
+The keys of each kind come from its config class (see exporter.collectors.Kind and
+exporter.targets.TargetConfig). Secrets are resolved at load (a missing password file is a
+config error, not a scrape error) but only ever held in `Secret`, whose repr never shows
+the value.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import yaml
+from exporter.collectors import Kind, kinds
+from exporter.targets import Problem, Secret, TargetConfig, read_secret_file
+from exporter.yamlfile import ConfigError, parse_yaml, read_yaml
 
-DEFAULT_TIMEOUT = 10.0
+__all__ = ["Config", "ConfigError", "TargetConfig", "load_config", "parse_config"]
 
 EMBEDDED_DEFAULT = """\
 # Embedded demo: libvirt's built-in test hypervisor, present on every machine with libvirt.
@@ -31,129 +33,10 @@ targets:
 """
 
 
-class ConfigError(Exception):
-    """A config the exporter refuses; the message names the file, target and key."""
-
-
-class Secret:
-    """A credential read from the config, a file or the environment; never printed."""
-
-    def __init__(self, origin: str, value: str, path: Path | None = None) -> None:
-        self.origin = origin  # "password", "password_file PATH" or "password_env VAR"
-        self._value = value
-        self._path = path
-
-    def reveal(self) -> str:
-        """The current value; a password file is re-read so rotated secrets take effect."""
-        if self._path is not None:
-            # On OSError keep the value read at start; the login error will say more.
-            with contextlib.suppress(OSError):
-                self._value = _read_secret_file(self._path)
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({self.origin})"
-
-    __str__ = __repr__
-
-
-def _read_secret_file(path: Path) -> str:
-    return path.read_text(encoding="utf-8").rstrip("\r\n")
-
-
-@dataclass(frozen=True)
-class TargetConfig:
-    """Keys every target has. Subclasses add their kind's keys as fields."""
-
-    kind: ClassVar[str] = ""
-    name: str
-    timeout: float = DEFAULT_TIMEOUT
-
-    def validate(self, problem: _Reporter) -> None:
-        if not self.name.strip():
-            problem("name", "must not be empty")
-        if not 0 < self.timeout <= 3600:
-            problem("timeout", f"must be a number of seconds in (0, 3600], got {self.timeout}")
-
-
-@dataclass(frozen=True)
-class LibvirtTarget(TargetConfig):
-    kind: ClassVar[str] = "libvirt"
-    uri: str = ""
-
-    def validate(self, problem: _Reporter) -> None:
-        super().validate(problem)
-        if not re.match(r"^[a-z0-9+]+://", self.uri):
-            problem("uri", f"must be a libvirt URI such as qemu:///system, got {self.uri!r}")
-
-
-@dataclass(frozen=True)
-class VsphereTarget(TargetConfig):
-    kind: ClassVar[str] = "vsphere"
-    host: str = ""
-    username: str = ""
-    password: Secret | None = None
-    verify_tls: bool = True
-    ca_file: str | None = None
-
-    def validate(self, problem: _Reporter) -> None:
-        super().validate(problem)
-        match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s/\[\]]+)(?::(\d{1,5}))?", self.host)
-        if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
-            problem("host", f"must be host or host:port, got {self.host!r}")
-        if not self.username:
-            problem("username", "must not be empty")
-        if self.password is None:
-            problem("password_file", "one of password_file, password_env or password is required")
-        if self.ca_file is not None:
-            _check_readable_file(self.ca_file, "ca_file", problem)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, _, port = self.host.rpartition(":") if "]" not in self.host[-1:] else ("", "", "")
-        if not host or not port.isdigit():
-            return self.host.strip("[]"), 443
-        return host.strip("[]"), int(port)
-
-
-@dataclass(frozen=True)
-class CephTarget(TargetConfig):
-    kind: ClassVar[str] = "ceph"
-    conf: str = "/etc/ceph/ceph.conf"
-    user: str = "admin"
-    keyring: str | None = None
-
-    def validate(self, problem: _Reporter) -> None:
-        super().validate(problem)
-        _check_readable_file(self.conf, "conf", problem)
-        if self.keyring is not None:
-            _check_readable_file(self.keyring, "keyring", problem)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.user):
-            problem("user", f"must be a Ceph client name such as admin, got {self.user!r}")
-
-
-@dataclass(frozen=True)
-class IscsiTarget(TargetConfig):
-    kind: ClassVar[str] = "iscsi"
-    sysfs_root: str = "/sys"
-
-    def validate(self, problem: _Reporter) -> None:
-        super().validate(problem)
-        if not Path(self.sysfs_root).is_dir():
-            problem("sysfs_root", f"{self.sysfs_root} is not a directory")
-
-
-TARGET_KINDS: dict[str, type[TargetConfig]] = {
-    cls.kind: cls for cls in (VsphereTarget, LibvirtTarget, CephTarget, IscsiTarget)
-}
-SECRET_KEYS = ("password", "password_file", "password_env")
-
-
 @dataclass(frozen=True)
 class Config:
     targets: tuple[TargetConfig, ...]
     source: str = "<embedded default>"
-    by_name: Mapping[str, TargetConfig] = field(default_factory=dict, compare=False)
 
     def secrets(self) -> list[Secret]:
         return [
@@ -164,35 +47,19 @@ class Config:
         ]
 
 
-class _Reporter(typing.Protocol):
-    def __call__(self, key: str, message: str) -> None: ...
-
-
-def _check_readable_file(path: str, key: str, problem: _Reporter) -> None:
-    if not os.path.isfile(path):
-        problem(key, f"file {path} does not exist")
-    elif not os.access(path, os.R_OK):
-        problem(key, f"file {path} is not readable")
-
-
 def load_config(path: str | None) -> Config:
     """Loads and validates the config at `path`, or the embedded default when None."""
     if path is None:
         return parse_config(EMBEDDED_DEFAULT, "<embedded default>")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
-    return parse_config(text, path)
+    return _parse_document(read_yaml(path, "config file"), path)
 
 
-def parse_config(text: str, source: str) -> Config:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{source}: not valid YAML{at}: {getattr(err, 'problem', err)}") from None
+def parse_config(text: str | bytes, source: str) -> Config:
+    """The config in `text`; every problem of it in one ConfigError."""
+    return _parse_document(parse_yaml(text, source), source)
+
+
+def _parse_document(document: Any, source: str) -> Config:
     errors: list[str] = []
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: must be a mapping with a 'targets' list")
@@ -203,10 +70,11 @@ def parse_config(text: str, source: str) -> Config:
     if not isinstance(raw_targets, list) or not raw_targets:
         errors.append(f"{source}: key 'targets': must be a non-empty list of targets")
         raw_targets = []
+    known = kinds()
     targets: list[TargetConfig] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_targets):
-        target = _parse_target(raw, index, source, errors)
+        target = _parse_target(raw, index, source, known, errors)
         if target is None:
             continue
         if target.name in seen:
@@ -219,10 +87,17 @@ def parse_config(text: str, source: str) -> Config:
         targets.append(target)
     if errors:
         raise ConfigError("\n".join(errors))
-    return Config(tuple(targets), source, {t.name: t for t in targets})
+    return Config(tuple(targets), source)
 
 
-def _parse_target(raw: Any, index: int, source: str, errors: list[str]) -> TargetConfig | None:
+def secret_keys(field: str) -> tuple[str, str, str]:
+    """The keys that may give a `Secret` field: inline, from a file, from the environment."""
+    return field, f"{field}_file", f"{field}_env"
+
+
+def _parse_target(
+    raw: Any, index: int, source: str, known: Mapping[str, Kind[Any]], errors: list[str]
+) -> TargetConfig | None:
     where = f"{source}: targets[{index}]"
     if not isinstance(raw, dict):
         errors.append(f"{where}: must be a mapping with name and kind")
@@ -237,46 +112,70 @@ def _parse_target(raw: Any, index: int, source: str, errors: list[str]) -> Targe
 
     if not isinstance(name, str):
         problem("name", "required, a string")
-    kind = raw.get("kind")
-    cls = TARGET_KINDS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        problem("kind", f"must be one of {', '.join(sorted(TARGET_KINDS))}, got {kind!r}")
+    kind_name = raw.get("kind")
+    kind = known.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        problem("kind", f"must be one of {', '.join(sorted(known))}, got {kind_name!r}")
         return None
+    cls = kind.config
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    allowed = set(fields) | {"kind"}
-    if cls is VsphereTarget:
-        allowed |= set(SECRET_KEYS)
+    secrets = {key: field for field in kind.secrets for key in secret_keys(field)}
+    allowed = set(fields) | set(secrets) | {"kind"}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in allowed:
-            problem(key, f"unknown key for kind {kind} (allowed: {', '.join(sorted(allowed))})")
-        elif key in SECRET_KEYS or key == "kind":
-            continue
-        else:
+            problem(
+                key, f"unknown key for kind {kind_name} (allowed: {', '.join(sorted(allowed))})"
+            )
+        elif key not in secrets and key != "kind":
             converted = _convert(value, hints[key], key, problem)
             if converted is not _INVALID:
                 values[key] = converted
-    if cls is VsphereTarget:
-        secret = _parse_secret(raw, problem)
+    for field in kind.secrets:
+        secret = _parse_secret(field, raw, problem)
         if secret is not None:
-            values["password"] = secret
+            values[field] = secret
     for key, f in fields.items():
         # A field without a default, or with the empty string as its default, is required.
-        required = f.default is dataclasses.MISSING or f.default == ""
-        if key not in raw and required:
-            problem(key, f"required for kind {kind}")
-    if len(errors) > before:
+        if f.default is not dataclasses.MISSING and f.default != "":
+            continue
+        if key in kind.secrets:
+            inline, from_file, from_env = secret_keys(key)
+            if not any(k in raw for k in (inline, from_file, from_env)):
+                problem(from_file, f"one of {from_file}, {from_env} or {inline} is required")
+        elif key not in raw:
+            problem(key, f"required for kind {kind_name}")
+    # Validate even when some keys are wrong, so one run lists every problem: wrong or
+    # missing keys get a placeholder and their validation messages are left out (the key
+    # already has its problem).
+    reported = {line for line in errors[before:]}
+    bad_keys = {key for key in fields if any(f"key {key!r}" in line for line in reported)}
+    complete = len(errors) == before
+    for key, f in fields.items():
+        if key not in values and f.default is dataclasses.MISSING:
+            values[key] = "" if hints[key] is str else None
+    if not isinstance(values.get("name"), str):
+        values["name"] = ""
+
+    def later_problem(key: str, message: str) -> None:
+        if key not in bad_keys:
+            problem(key, message)
+
+    try:
+        target = cls(**values)
+        target.validate(later_problem)
+    except Exception:  # placeholders a validate() did not expect: the keys are reported
+        if complete:
+            raise
         return None
-    target = cls(**values)
-    target.validate(problem)
-    return None if len(errors) > before else target
+    return target if complete and len(errors) == before else None
 
 
 _INVALID = object()
 
 
-def _convert(value: Any, annotation: Any, key: str, problem: _Reporter) -> Any:
+def _convert(value: Any, annotation: Any, key: str, problem: Problem) -> Any:
     """Checks a YAML value against a field's annotation (str, bool, float, or X | None)."""
     union = isinstance(annotation, types.UnionType)
     options = typing.get_args(annotation) if union else (annotation,)
@@ -287,7 +186,12 @@ def _convert(value: Any, annotation: Any, key: str, problem: _Reporter) -> Any:
     if bool in options and isinstance(value, bool):
         return value
     if float in options and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            digits = int(int(value).bit_length() * 0.30103) + 1
+            problem(key, f"must be a number Python can hold, got one of about {digits} digits")
+            return _INVALID
     names = " or ".join(
         {str: "a string", bool: "true or false", float: "a number"}.get(o, "null") for o in options
     )
@@ -295,8 +199,8 @@ def _convert(value: Any, annotation: Any, key: str, problem: _Reporter) -> Any:
     return _INVALID
 
 
-def _parse_secret(raw: Mapping[str, Any], problem: _Reporter) -> Secret | None:
-    given = [key for key in SECRET_KEYS if key in raw]
+def _parse_secret(field: str, raw: Mapping[str, Any], problem: Problem) -> Secret | None:
+    given = [key for key in secret_keys(field) if key in raw]
     if len(given) > 1:
         problem(given[1], f"give only one of {', '.join(given)}")
         return None
@@ -307,16 +211,26 @@ def _parse_secret(raw: Mapping[str, Any], problem: _Reporter) -> Secret | None:
     if not isinstance(value, str) or not value:
         problem(key, "must be a non-empty string")
         return None
-    if key == "password":
-        return Secret("password", value)
-    if key == "password_env":
+    if key == field:
+        return Secret(field, value)
+    if key.endswith("_env"):
         if value not in os.environ:
             problem(key, f"environment variable {value} is not set")
             return None
-        return Secret(f"password_env {value}", os.environ[value])
+        if not os.environ[value]:
+            problem(key, f"environment variable {value} is empty")
+            return None
+        return Secret(f"{key} {value}", os.environ[value])
     path = Path(value)
     try:
-        return Secret(f"password_file {value}", _read_secret_file(path), path)
+        secret = read_secret_file(path)
     except OSError as err:
         problem(key, f"cannot read {value}: {err.strerror}")
         return None
+    except ValueError:
+        problem(key, f"{value} is not UTF-8 text")
+        return None
+    if not secret:
+        problem(key, f"{value} is empty")
+        return None
+    return Secret(f"{key} {value}", secret, path)

@@ -151,6 +151,100 @@ VM_NET_TX_DROPS = Family(
     "counter",
 )
 
+VM_VCPUS = Family(
+    "hypervisor_vm_vcpus",
+    "Virtual CPUs the VM has (configured, whether or not it runs). libvirt: bulk stats"
+    " vcpu.current, or virDomainGetInfo nrVirtCpu where the driver's bulk stats lack the"
+    " vcpu group. vSphere: config.hardware.numCPU.",
+    VM,
+)
+VM_MEMORY = Family(
+    "hypervisor_vm_memory_bytes",
+    "Memory configured for the VM in bytes. libvirt: the domain's <memory> (bulk stats"
+    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB.",
+    VM,
+)
+VM_CPU_USAGE_RATIO = Family(
+    "hypervisor_vm_cpu_usage_ratio",
+    "CPU the VM used as a share of its vCPUs' capacity, 0..1, running VMs only. libvirt:"
+    " growth of the vCPU threads' time (bulk stats vcpu.N.time summed; virDomainGetInfo"
+    " cpuTime where the driver's bulk stats lack the vcpu group) / (window x vCPUs),"
+    " capped at 1. vSphere: cpu.usage.average (percent of the VM's vCPU capacity) / 100."
+    + WINDOW_NOTE,
+    VM,
+)
+VM_CPU_SECONDS = Family(
+    "hypervisor_vm_cpu_seconds_total",
+    "CPU time the VM's vCPUs used since it started, all together (libvirt bulk stats"
+    " vcpu.N.time summed, or virDomainGetInfo cpuTime where the driver's bulk stats lack"
+    " the vcpu group). Absent on vSphere, which keeps no such counter.",
+    VM,
+    "counter",
+)
+VM_MEMORY_USED = Family(
+    "hypervisor_vm_memory_used_bytes",
+    "Host memory backing the VM, running VMs only. libvirt: the QEMU process's resident"
+    " memory (bulk stats balloon.rss; absent on drivers without it, such as the test"
+    " driver). vSphere: mem.consumed.average (host memory consumed by the VM, shared pages"
+    " counted once per VM), KiB x 1024.",
+    VM,
+)
+VM_DISK = (*VM, "disk")
+VM_DISK_READ_RATE = Family(
+    "hypervisor_vm_disk_read_bytes_per_second",
+    "Bytes per second the VM read from a disk. libvirt: growth of block rd.bytes (bulk"
+    " stats, or virDomainBlockStats where the driver's bulk stats lack the block group)"
+    " over the window; disk is the target device (vda). vSphere: virtualDisk.read.average"
+    " KiB/s x 1024; disk is the device's scsiN:M." + WINDOW_NOTE,
+    VM_DISK,
+)
+VM_DISK_WRITE_RATE = Family(
+    "hypervisor_vm_disk_write_bytes_per_second",
+    "Bytes per second the VM wrote to a disk. libvirt: growth of block wr.bytes over the"
+    " window. vSphere: virtualDisk.write.average KiB/s x 1024." + WINDOW_NOTE,
+    VM_DISK,
+)
+VM_DISK_READ_BYTES = Family(
+    "hypervisor_vm_disk_read_bytes_total",
+    "Bytes the VM read from a disk since it started (libvirt block rd.bytes). Absent on vSphere.",
+    VM_DISK,
+    "counter",
+)
+VM_DISK_WRITE_BYTES = Family(
+    "hypervisor_vm_disk_write_bytes_total",
+    "Bytes the VM wrote to a disk since it started (libvirt block wr.bytes). Absent on vSphere.",
+    VM_DISK,
+    "counter",
+)
+VM_NIC = (*VM, "interface")
+VM_NET_RX_RATE = Family(
+    "hypervisor_vm_network_receive_bytes_per_second",
+    "Bytes per second the VM's interface received. libvirt: growth of net rx.bytes (bulk"
+    " stats, or virDomainInterfaceStats where the driver's bulk stats lack the interface"
+    " group) over the window; interface is the host side device (vnet0). vSphere:"
+    " net.bytesRx.average KiB/s x 1024 per virtual NIC (its device key)." + WINDOW_NOTE,
+    VM_NIC,
+)
+VM_NET_TX_RATE = Family(
+    "hypervisor_vm_network_transmit_bytes_per_second",
+    "Bytes per second the VM's interface sent. libvirt: growth of net tx.bytes over the"
+    " window. vSphere: net.bytesTx.average KiB/s x 1024." + WINDOW_NOTE,
+    VM_NIC,
+)
+VM_NET_RX_BYTES = Family(
+    "hypervisor_vm_network_receive_bytes_total",
+    "Bytes the VM's interface received since it was created (libvirt net rx.bytes). Absent"
+    " on vSphere.",
+    VM_NIC,
+    "counter",
+)
+VM_NET_TX_BYTES = Family(
+    "hypervisor_vm_network_transmit_bytes_total",
+    "Bytes the VM's interface sent since it was created (libvirt net tx.bytes). Absent on vSphere.",
+    VM_NIC,
+    "counter",
+)
+
 # --- Hosts -------------------------------------------------------------------------------
 HOST_INFO = Family(
     "hypervisor_host_info",
@@ -199,8 +293,10 @@ HOST_MEMORY_USAGE_RATIO = Family(
 )
 HOST_MEMORY_TOTAL = Family(
     "hypervisor_host_memory_bytes",
-    "Physical memory of the host in bytes. OpenStack: the hypervisor's memory_mb, where"
-    " the compute API reports it (microversions up to 2.87).",
+    "Physical memory of the host in bytes. libvirt: node memory stats total, or nodeinfo"
+    " memory where the driver has no memory stats. vSphere: summary.hardware.memorySize."
+    " OpenStack: the hypervisor's memory_mb, where the compute API reports it"
+    " (microversions up to 2.87).",
     HOST,
 )
 HOST_AUTOSTART_ENABLED = Family(
@@ -225,6 +321,27 @@ HOST_PACKET_LOSS_RATIO = Family(
     (*HOST, "interface"),
 )
 
+HOST_CPUS = Family(
+    "hypervisor_host_cpus",
+    "Logical CPUs (hardware threads) of the host. libvirt: nodeinfo cpus (active CPUs)."
+    " vSphere: summary.hardware.numCpuThreads.",
+    HOST,
+)
+HOST_CPU_CAPACITY = Family(
+    "hypervisor_host_cpu_capacity_hertz",
+    "CPU capacity of the host as vCenter counts it: clock rate x physical cores"
+    " (hyperthreads not counted). vSphere: summary.hardware.cpuMhz x numCpuCores. libvirt:"
+    " nodeinfo mhz x nodes x sockets x cores; on Linux nodeinfo's clock is the current one"
+    " of the first CPU, so frequency scaling moves it.",
+    HOST,
+)
+HOST_VMS = Family(
+    "hypervisor_host_vms",
+    "VMs on the host in each power state (the states of hypervisor_vm_power_state; 0 where"
+    " none is in that state).",
+    (*HOST, "state"),
+)
+
 # --- Datastores and storage pools --------------------------------------------------------
 DATASTORE = (T, "datastore")
 DATASTORE_CAPACITY = Family(
@@ -241,6 +358,22 @@ DATASTORE_ACCESSIBLE = Family(
     "hypervisor_datastore_accessible",
     "1 when the datastore is accessible (vSphere summary.accessible) or the libvirt pool is"
     " running.",
+    DATASTORE,
+)
+
+DATASTORE_PROVISIONED = Family(
+    "hypervisor_datastore_provisioned_bytes",
+    "Bytes promised to what the datastore holds, thin disks at their full size: can exceed"
+    " capacity (overcommit). vSphere: summary.capacity - summary.freeSpace +"
+    " summary.uncommitted. libvirt: the sum of the pool's volumes' capacity (virtual"
+    " size), running pools only.",
+    DATASTORE,
+)
+DATASTORE_VMS = Family(
+    "hypervisor_datastore_vms",
+    "VMs with at least one disk on the datastore. vSphere: the datastore's vm list."
+    " libvirt: domains (running or not) with a disk whose source is one of the pool's"
+    " volumes, by path or by <source pool=...>; running pools only.",
     DATASTORE,
 )
 
@@ -487,6 +620,14 @@ TARGET_COLLECTION_ERRORS = Family(
     TARGET,
     "counter",
 )
+TARGET_DUPLICATE_SERIES = Family(
+    "hypervisor_target_duplicate_series_dropped_total",
+    "Series that collections of this target produced more than once (same family and label"
+    " values) since the exporter started; the first of each was kept, the others dropped and"
+    " logged with their families. Above 0 means a collector bug or a platform quirk.",
+    TARGET,
+    "counter",
+)
 TARGET_LAST_SUCCESS = Family(
     "hypervisor_target_last_success_timestamp_seconds",
     "Unix time the latest successful collection of this target finished.",
@@ -496,4 +637,15 @@ BUILD_INFO = Family(
     "hypervisor_exporter_build_info",
     "Always 1; the exporter's version and the Python it runs on.",
     ("version", "python"),
+)
+CONFIG_LAST_RELOAD_SUCCESSFUL = Family(
+    "hypervisor_exporter_config_last_reload_successful",
+    "1 when the latest reload (SIGHUP or POST /-/reload) of the config and web config"
+    " succeeded, 0 when it was refused and the previous config is still serving. 1 at start.",
+    (),
+)
+CONFIG_LAST_RELOAD_SUCCESS = Family(
+    "hypervisor_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the latest successful config load: the start, or the latest accepted reload.",
+    (),
 )

@@ -1,4 +1,4 @@
-"""The HTTP server: /, /metrics, /probe, /-/healthy and /-/ready."""
+"""The HTTP server: /, /metrics, /probe, /-/healthy, /-/ready and POST /-/reload."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from exporter import families as fam
 from exporter.blocking import WorkerPool
 from exporter.config import Config
 from exporter.metrics import SampleSet, render
-from exporter.runner import TargetRunner
+from exporter.reload import Reloader, ReloadStatus, fingerprint, reload_handler
+from exporter.runner import CollectionResult, TargetRunner
+from exporter.webconfig import WebConfig, auth_middleware
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Leave Prometheus time to receive the answer when it tells us its scrape timeout.
@@ -30,7 +32,26 @@ GZIP_MIN_BYTES = 1024
 RUNNERS = web.AppKey("runners", dict[str, TargetRunner])
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", WorkerPool)
-STARTED = web.AppKey("started", float)
+
+
+class Live:
+    """What a reload replaces while the app runs (aiohttp freezes the app's own keys)."""
+
+    def __init__(self, web_config: WebConfig) -> None:
+        self.web_config = web_config
+        self.reloader: Reloader | None = None
+        self.status = ReloadStatus()
+        self.stopping = asyncio.Event()  # set on SIGTERM: scrapes in flight answer at once
+
+    def reload_samples(self) -> SampleSet:
+        status = self.reloader.status if self.reloader is not None else self.status
+        out = SampleSet()
+        out.add(fam.CONFIG_LAST_RELOAD_SUCCESSFUL, 1.0 if status.successful else 0.0)
+        out.add(fam.CONFIG_LAST_RELOAD_SUCCESS, status.success_time)
+        return out
+
+
+LIVE = web.AppKey("live", Live)
 
 
 def build_info() -> SampleSet:
@@ -47,10 +68,24 @@ def _scrape_timeout(request: web.Request) -> float | None:
         return None
 
 
-async def _collect(runners: list[TargetRunner], timeout: float | None) -> list[SampleSet]:
-    results = await asyncio.gather(*(runner.scrape(timeout) for runner in runners))
+async def _collect(
+    request: web.Request, runners: list[TargetRunner], timeout: float | None
+) -> list[SampleSet]:
+    scrapes = asyncio.gather(*(runner.scrape(timeout) for runner in runners))
+    stopping = asyncio.ensure_future(request.app[LIVE].stopping.wait())
+    await asyncio.wait((scrapes, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if scrapes.done():
+        results = scrapes.result()
+    else:  # SIGTERM: answer now, the collections are abandoned with the process
+        scrapes.cancel()
+        now = time.time()
+        results = [
+            CollectionResult(SampleSet(), False, 0.0, now, "the exporter is stopping")
+            for _ in runners
+        ]
     out = [result.samples for result in results]
-    out.extend(runner.own_samples() for runner in runners)
+    out.extend(runner.own_samples(result) for runner, result in zip(runners, results, strict=True))
     return out
 
 
@@ -84,8 +119,9 @@ async def exposition(request: web.Request, body: str) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     runners = list(request.app[RUNNERS].values())
-    sets = await _collect(runners, _scrape_timeout(request))
+    sets = await _collect(request, runners, _scrape_timeout(request))
     sets.append(build_info())
+    sets.append(request.app[LIVE].reload_samples())
     body = render(sets) + generate_latest(REGISTRY).decode()
     return await exposition(request, body)
 
@@ -98,7 +134,7 @@ async def probe(request: web.Request) -> web.Response:
     if name not in runners:
         known = ", ".join(sorted(runners)) or "none"
         raise web.HTTPNotFound(text=f"unknown target {name!r}; configured targets: {known}\n")
-    sets = await _collect([runners[name]], _scrape_timeout(request))
+    sets = await _collect(request, [runners[name]], _scrape_timeout(request))
     return await exposition(request, render(sets))
 
 
@@ -139,18 +175,40 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def create_app(config: Config, pool: WorkerPool | None = None) -> web.Application:
-    """The application for `config`: one runner and one worker lane per target."""
-    from exporter.collectors import LANE_SLOTS
+def apply_config(app: web.Application, config: Config) -> list[TargetRunner]:
+    """Makes `config` the one served; returns the runners no longer used (to close).
 
+    A target whose config is unchanged keeps its runner, so its lane and its connection.
+    """
+    runners = app[RUNNERS]
+    kept: dict[str, TargetRunner] = {}
+    for target in config.targets:
+        old = runners.get(target.name)
+        if old is not None and fingerprint(old.target) == fingerprint(target):
+            kept[target.name] = old
+        else:
+            kept[target.name] = TargetRunner.of(target, app[POOL])
+    retired = [runner for name, runner in runners.items() if kept.get(name) is not runner]
+    for runner in retired:
+        app[POOL].remove(runner.lane)
+    # The same dict, changed in place: handlers read it per request.
+    runners.clear()
+    runners.update(kept)
+    return retired
+
+
+def create_app(
+    config: Config, pool: WorkerPool | None = None, web_config: WebConfig | None = None
+) -> web.Application:
+    """The application for `config`: one runner and one worker lane per target."""
     pool = pool or WorkerPool()
-    app = web.Application()
+    live = Live(web_config or WebConfig())
+    app = web.Application(middlewares=[auth_middleware(lambda: live.web_config)])
     app[CONFIG] = config
     app[POOL] = pool
-    app[RUNNERS] = {
-        t.name: TargetRunner(t, pool.lane(t.name, LANE_SLOTS[t.kind])) for t in config.targets
-    }
-    app[STARTED] = time.time()
+    app[LIVE] = live
+    app[RUNNERS] = {t.name: TargetRunner.of(t, pool) for t in config.targets}
+    app.router.add_post("/-/reload", reload_handler(lambda: live.reloader))
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)

@@ -52,12 +52,14 @@ LabelValues = tuple[str, ...]
 class SampleSet:
     """Samples of many families, keyed so that a series can only appear once.
 
-    A second sample for the same family and label values is dropped and counted in
-    `duplicates` instead of producing an invalid exposition.
+    A second sample for the same family and label values is dropped (the first stays) and
+    counted in `duplicates`, its family named in `duplicated`, instead of producing an
+    invalid exposition.
     """
 
     series: dict[Family, dict[LabelValues, float]] = field(default_factory=dict)
     duplicates: int = 0
+    duplicated: set[str] = field(default_factory=set)
 
     def add(self, family: Family, value: float, **labels: str) -> None:
         try:
@@ -70,6 +72,7 @@ class SampleSet:
         bucket = self.series.setdefault(family, {})
         if key in bucket:
             self.duplicates += 1
+            self.duplicated.add(family.name)
             return
         bucket[key] = value
 
@@ -79,15 +82,6 @@ class SampleSet:
             raise ValueError(f"{stateset.family.name}: unknown state {current!r}")
         for state in stateset.states:
             self.add(stateset.family, 1.0 if state == current else 0.0, state=state, **labels)
-
-    def merge(self, other: SampleSet) -> None:
-        for family, bucket in other.series.items():
-            mine = self.series.setdefault(family, {})
-            for key, value in bucket.items():
-                if key in mine:
-                    self.duplicates += 1
-                else:
-                    mine[key] = value
 
     def value(self, family: Family, **labels: str) -> float | None:
         """The value of one series, or None: for tests and the landing page."""

@@ -9,13 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter import families as fam
-from exporter.blocking import Lane
-from exporter.collectors import Collector, create_collector
-from exporter.config import TargetConfig
+from exporter.blocking import Lane, WorkerPool
+from exporter.collectors import Collector, create_collector, kinds
+from exporter.collectors.library import describe
 from exporter.logs import scrub
 from exporter.metrics import SampleSet
+from exporter.targets import TargetConfig
 
 log = logging.getLogger("exporter.runner")
+# A blocking call still running this long after its target's timeout gives its worker slot
+# back (see exporter.blocking): the next collection can try a fresh connection.
+ABANDON_GRACE = 5.0
 
 
 @dataclass
@@ -35,21 +39,51 @@ class TargetRunner:
     lane: Lane
     factory: Callable[[TargetConfig, Lane], Collector] = create_collector
     errors_total: int = 0
+    duplicates_total: int = 0  # series dropped because a collection produced them twice
     last: CollectionResult | None = None
     last_success: float | None = None
     _collector: Collector | None = field(default=None, repr=False)
     _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
+    _inflight_started: float = field(default=0.0, repr=False)
+    _last_duplicates: int = field(default=0, repr=False)
+
+    @classmethod
+    def of(cls, target: TargetConfig, pool: WorkerPool) -> TargetRunner:
+        """The runner of `target`, with a lane of as many slots as its kind declares."""
+        kind = kinds()[target.kind]
+        lane = pool.lane(target.name, kind.slots, target.timeout + ABANDON_GRACE)
+        return cls(target, lane, kind.collector)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.
 
         `timeout` can only shorten the target's own timeout (Prometheus' scrape timeout).
+        A scrape that joins a collection in flight keeps its own deadline: when it passes,
+        this scrape reads the target down while the collection goes on for the others.
         A caller that goes away (client disconnect) does not cancel the shared collection.
         """
-        if self._inflight is None or self._inflight.done():
-            limit = self.target.timeout if timeout is None else min(timeout, self.target.timeout)
-            self._inflight = asyncio.ensure_future(self._collect(limit))
-        return await asyncio.shield(self._inflight)
+        limit = self.target.timeout if timeout is None else min(timeout, self.target.timeout)
+        inflight = self._inflight
+        if inflight is None or inflight.done():
+            # The collection enforces `limit` itself (and reports the blocked call).
+            inflight = self._inflight = asyncio.ensure_future(self._collect(limit))
+            self._inflight_started = time.monotonic()
+            return await asyncio.shield(inflight)
+        try:
+            async with asyncio.timeout(limit):
+                return await asyncio.shield(inflight)
+        except TimeoutError:
+            if inflight.done() and not inflight.cancelled():
+                return inflight.result()
+            running = time.monotonic() - self._inflight_started
+            return CollectionResult(
+                SampleSet(),
+                False,
+                limit,
+                time.time(),
+                f"scrape timeout of {limit:g}s reached while joining a collection running for"
+                f" {running:.1f}s; it goes on for the other scrapes",
+            )
 
     async def _collect(self, timeout: float) -> CollectionResult:
         started = time.monotonic()
@@ -68,7 +102,7 @@ class TargetRunner:
         except asyncio.CancelledError:
             raise
         except Exception as err:  # any failure of one target must not affect the others
-            error = scrub(str(err)) or type(err).__name__
+            error = scrub(describe(err))
             log.debug(
                 "collection failed", exc_info=True, extra={"fields": {"target": self.target.name}}
             )
@@ -76,6 +110,7 @@ class TargetRunner:
         now = time.time()
         if error is None:
             self.last_success = now
+            self._count_duplicates(samples)
         else:
             self.errors_total += 1
             samples = SampleSet()
@@ -92,15 +127,35 @@ class TargetRunner:
         self.last = CollectionResult(samples, error is None, duration, now, error)
         return self.last
 
-    def own_samples(self) -> SampleSet:
-        """The hypervisor_target_* series of this target, from its latest collection."""
+    def _count_duplicates(self, samples: SampleSet) -> None:
+        """Counts the series a collection produced twice; logs when their number changes
+        (once for a lasting condition, not every scrape)."""
+        self.duplicates_total += samples.duplicates
+        if samples.duplicates != self._last_duplicates and samples.duplicates:
+            log.warning(
+                "duplicate series dropped",
+                extra={
+                    "fields": {
+                        "target": self.target.name,
+                        "kind": self.target.kind,
+                        "series": samples.duplicates,
+                        "families": ",".join(sorted(samples.duplicated)),
+                    }
+                },
+            )
+        self._last_duplicates = samples.duplicates
+
+    def own_samples(self, result: CollectionResult | None = None) -> SampleSet:
+        """The hypervisor_target_* series of this target, from `result` (what this scrape
+        got) or else its latest collection."""
         out = SampleSet()
         labels = {"target": self.target.name, "kind": self.target.kind}
-        last = self.last
+        last = result or self.last
         out.add(fam.TARGET_UP, 1.0 if last and last.up else 0.0, **labels)
         if last is not None:
             out.add(fam.TARGET_SCRAPE_DURATION, last.duration, **labels)
         out.add(fam.TARGET_COLLECTION_ERRORS, float(self.errors_total), **labels)
+        out.add(fam.TARGET_DUPLICATE_SERIES, float(self.duplicates_total), **labels)
         if self.last_success is not None:
             out.add(fam.TARGET_LAST_SUCCESS, self.last_success, **labels)
         return out

@@ -5,11 +5,13 @@
     scripts/render-rules.py --check                             # committed file up to date?
     scripts/render-rules.py --runbook-base https://wiki.example/runbooks/ -o hypervisor.rules.yaml
     scripts/render-rules.py --for 10s --autostart-grace 5 -o /tmp/fast.rules.yaml   # demos, tests
+    scripts/render-rules.py --for HypervisorTargetDown=30s -o /tmp/demo.rules.yaml
 
 The source is alerts/src/hypervisor.rules.yaml, the numbers (thresholds, for:, severities,
 the autostart grace, the runbook base) are alerts/thresholds.yaml. --runbook-base replaces
-everything before "<Alert>.md" in every runbook_url; --for sets every alert's `for:` (the
-shipped durations are explained in docs/runbooks/) and the descriptions quote it;
+everything before "<Alert>.md" in every runbook_url; --for DURATION sets every alert's `for:`
+and --for ALERT=DURATION one alert's (the shipped durations are explained in docs/runbooks/);
+the descriptions quote the `for:` in force;
 --autostart-grace sets the base grace of HypervisorVMAutostartFailed in seconds. Validate a
 site copy with `promtool check rules`.
 """
@@ -31,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=Path, default=render.SOURCE, help="rules source")
     parser.add_argument("--thresholds", type=Path, default=thresholds.TABLE, help="the table")
     parser.add_argument("--runbook-base", help="URL the runbook files live under")
-    parser.add_argument("--for", dest="for_duration", help="set every alert's for: (e.g. 10s)")
+    parser.add_argument(
+        "--for",
+        dest="for_durations",
+        action="append",
+        default=[],
+        metavar="[ALERT=]DURATION",
+        help="set every alert's for: (10s), or one alert's (HypervisorTargetDown=30s); repeatable",
+    )
     parser.add_argument("--autostart-grace", type=float, help="base autostart grace, seconds")
     parser.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     parser.add_argument(
@@ -41,12 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     options = []
-    if args.for_duration is not None:
-        if not thresholds.DURATION.match(args.for_duration):
-            return _fail(
-                f"--for: {args.for_duration!r} is not a Prometheus duration such as 30s or 5m"
-            )
-        options.append(f"--for {args.for_duration}")
+    for_overrides = {}
+    for value in args.for_durations:
+        name, _, duration = value.rpartition("=")
+        if not thresholds.DURATION.match(duration):
+            return _fail(f"--for: {duration!r} is not a Prometheus duration such as 30s or 5m")
+        for_overrides[name or render.ALL] = duration
+        options.append(f"--for {value}")
     grace = None
     if args.autostart_grace is not None:
         if args.autostart_grace < 0:
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             args.rules,
             args.thresholds,
             args.runbook_base.rstrip("/") + "/" if args.runbook_base else None,
-            args.for_duration,
+            for_overrides,
             grace,
             f"\n# Rendered with {' '.join(options)}." if options else "",
         )

@@ -61,3 +61,14 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirtd]:
     """The machine's libvirtd with QEMU, started once for the whole session (one per machine)."""
     with exclusive_libvirtd(tmp_path_factory.mktemp("libvirtd")) as daemon:
         yield daemon
+
+
+@pytest.fixture(autouse=True)
+def scrubber_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets a test registers (every parsed config registers its own) stay in that test:
+    short ones would otherwise be scrubbed from the strings later tests compare."""
+    from exporter import logs
+
+    monkeypatch.setattr(logs, "_secrets", dict(logs._secrets))
+    monkeypatch.setattr(logs, "_long", list(logs._long))
+    monkeypatch.setattr(logs, "_short_pattern", logs._short_pattern)

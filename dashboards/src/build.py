@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             path.write_text(text, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date, run `make dashboards`: {', '.join(stale)}", file=sys.stderr)
+        print(f"out of date, run `make render`: {', '.join(stale)}", file=sys.stderr)
         return 1
     verb = "would change" if args.check else "wrote"
     print(f"{verb} {len(stale)} of {len(BOARDS)} boards in {OUT}")

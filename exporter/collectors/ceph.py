@@ -12,19 +12,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import importlib
 import json
 import math
+import re
 from collections.abc import Mapping
-from types import ModuleType
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from exporter import families as fam
 from exporter.blocking import Lane
+from exporter.collectors import Kind
 from exporter.collectors.kept import KeptConnection
-from exporter.config import CephTarget, TargetConfig
+from exporter.collectors.library import describe, load
 from exporter.derive import bounded_message
 from exporter.metrics import SampleSet
+from exporter.targets import Problem, TargetConfig, check_readable_file
+
+
+@dataclass(frozen=True, kw_only=True)
+class CephTarget(TargetConfig):
+    kind: ClassVar[str] = "ceph"
+    conf: str = "/etc/ceph/ceph.conf"
+    user: str = "admin"
+    keyring: str | None = None
+
+    def validate(self, problem: Problem) -> None:
+        super().validate(problem)
+        check_readable_file(self.conf, "conf", problem)
+        if self.keyring is not None:
+            check_readable_file(self.keyring, "keyring", problem)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.user):
+            problem("user", f"must be a Ceph client name such as admin, got {self.user!r}")
+
 
 # What one collection asks the monitors, keyed by the name the pure code uses.
 COMMANDS: dict[str, dict[str, str]] = {
@@ -219,12 +238,9 @@ def _pool_samples(out: SampleSet, replies: Mapping[str, Any], labels: dict[str, 
             out.add(family, value, **labels, pool=name)
 
 
-def import_rados() -> ModuleType:
+def import_rados() -> Any:
     """The rados module, or an error that tells on-call which package provides it."""
-    try:
-        return importlib.import_module("rados")
-    except ImportError as err:
-        raise RuntimeError(MISSING_BINDING) from err
+    return load("rados", MISSING_BINDING)
 
 
 def client_timeout(target: CephTarget) -> int:
@@ -264,7 +280,7 @@ class CephCollector:
             raise self._explain(rados, err) from err
         return client
 
-    def _explain(self, rados: ModuleType, err: Exception) -> Exception:
+    def _explain(self, rados: Any, err: Exception) -> Exception:
         """librados' connect errors in on-call's terms; others unchanged."""
         client = f"client.{self.target.user}"
         keyring = self.target.keyring or "the keyring setting of the conf file"
@@ -300,7 +316,7 @@ class CephCollector:
             return cluster_samples(self.target.name, replies)
         except Exception as err:
             raise RuntimeError(
-                f"ceph {self.target.conf} (client.{self.target.user}): {_describe(err)}"
+                f"ceph {self.target.conf} (client.{self.target.user}): {describe(err)}"
             ) from err
 
     async def close(self) -> None:
@@ -311,11 +327,4 @@ def _shutdown(client: Any) -> None:
     client.shutdown()
 
 
-def _describe(err: Exception) -> str:
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
-
-
-def create(target: TargetConfig, lane: Lane) -> CephCollector:
-    assert isinstance(target, CephTarget)
-    return CephCollector(target, lane)
+KIND = Kind(config=CephTarget, create=CephCollector)

@@ -29,11 +29,26 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 from exporter import families as fam
 from exporter.blocking import Lane
-from exporter.config import IscsiTarget, TargetConfig
+from exporter.collectors import Kind
 from exporter.metrics import SampleSet
+from exporter.targets import Problem, TargetConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class IscsiTarget(TargetConfig):
+    kind: ClassVar[str] = "iscsi"
+    sysfs_root: str = "/sys"
+
+    def validate(self, problem: Problem) -> None:
+        super().validate(problem)
+        if not Path(self.sysfs_root).is_dir():
+            problem("sysfs_root", f"{self.sysfs_root} is not a directory")
+
 
 SESSION_ATTRS = ("state", "targetname", "recovery_tmo")
 CONNECTION_ATTRS = ("state", "persistent_address", "persistent_port")
@@ -251,6 +266,4 @@ class IscsiCollector:
         return None
 
 
-def create(target: TargetConfig, lane: Lane) -> IscsiCollector:
-    assert isinstance(target, IscsiTarget)
-    return IscsiCollector(target, lane)
+KIND = Kind(config=IscsiTarget, create=IscsiCollector)

@@ -198,6 +198,28 @@ def test_descriptions_quote_the_for_in_force(tmp_path: Path) -> None:
         assert "10 seconds" in description, rule["alert"]
 
 
+def test_one_alerts_for_can_be_set_alone(tmp_path: Path, alert_rules: list[dict[str, Any]]) -> None:
+    # The demo shortens only HypervisorTargetDown, so it fires and resolves in two minutes.
+    out = tmp_path / "demo.yaml"
+    args = ["--for", "HypervisorTargetDown=30s", "-o", str(out)]
+    assert run(sys.executable, str(RENDER), *args).returncode == 0
+    rendered = {
+        r["alert"]: r
+        for g in yaml.safe_load(out.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    for rule in alert_rules:
+        expected = "30s" if rule["alert"] == "HypervisorTargetDown" else rule["for"]
+        assert rendered[rule["alert"]]["for"] == expected
+    assert (
+        "has failed for 30 seconds"
+        in rendered["HypervisorTargetDown"]["annotations"]["description"]
+    )
+    unknown = run(sys.executable, str(RENDER), "--for", "HypervisorNope=1m")
+    assert unknown.returncode == 1 and "no alert named HypervisorNope" in unknown.stderr
+
+
 @pytest.mark.parametrize(
     ("source", "table", "message"),
     [

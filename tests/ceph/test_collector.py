@@ -7,8 +7,8 @@ import pytest
 
 from exporter import families as fam
 from exporter.blocking import WorkerPool
-from exporter.collectors.ceph import CephCollector, create
-from exporter.config import CephTarget
+from exporter.collectors import create_collector
+from exporter.collectors.ceph import CephCollector, CephTarget
 from harness.ceph import CephCluster
 
 pytestmark = pytest.mark.slow
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 async def test_connection_is_kept_then_reopened(ceph_cluster: CephCluster) -> None:
     pool = WorkerPool()
-    collector = create(
+    collector = create_collector(
         CephTarget(name="ceph", conf=str(ceph_cluster.conf), timeout=2), pool.lane("ceph")
     )
     assert isinstance(collector, CephCollector)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, VsphereTarget, load_config, parse_config
+from exporter.collectors.vsphere.target import VsphereTarget
+from exporter.config import ConfigError, load_config, parse_config
 
 VSPHERE = "targets: [{name: vc, kind: vsphere, host: 'vc.example:443', username: mon"
 

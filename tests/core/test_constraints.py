@@ -1,9 +1,11 @@
-"""constraints.txt pins everything pyproject.toml asks pip for, and the install uses it."""
+"""constraints.txt pins everything pyproject.toml asks pip for, and the installs use it."""
 
 from __future__ import annotations
 
 import re
 import tomllib
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -29,8 +31,9 @@ def test_every_declared_dependency_is_pinned() -> None:
     assert not missing, f"not in constraints.txt: {missing}; run `make constraints`"
 
 
-def test_the_venv_is_installed_with_the_constraints() -> None:
-    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
-    installs = [line for line in bootstrap.splitlines() if "pip install" in line]
+@pytest.mark.parametrize("installer", ["scripts/bootstrap.sh", "Containerfile"])
+def test_every_install_uses_the_constraints(installer: str) -> None:
+    text = (ROOT / installer).read_text()
+    installs = [line for line in text.splitlines() if "pip install" in line]
     assert installs
     assert all("-c constraints.txt" in line for line in installs), installs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from exporter.metrics_doc import catalogue, render_doc
@@ -21,9 +22,22 @@ def test_every_family_has_a_unique_name_and_help() -> None:
     assert all(family.help.strip() for family, _ in catalogue())
 
 
-def test_readme_has_the_two_commands_and_no_placeholders() -> None:
+def test_readme_has_the_three_commands_and_no_placeholders() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "    make run" in readme and "    make test" in readme
+    assert all(f"    make {c}" in readme for c in ("run", "demo", "test"))
     assert "SNIPPET" not in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_links_resolve_and_reach_license_changelog_and_chart() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    relative = [link for link in links if "://" not in link]
+    missing = [link for link in relative if not (ROOT / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+    for required in ("LICENSE", "CHANGELOG.md", "helm/hypervisor-exporter/README.md"):
+        assert required in relative, f"README does not link {required}"
+    # The install routes it describes are shipped.
+    assert "packaging/systemd/hypervisor-exporter.service" in readme
+    assert "pipx install --system-site-packages" in readme

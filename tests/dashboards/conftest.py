@@ -7,7 +7,7 @@ Targets of the lab:
 - `iscsi-lab`: an iSCSI sysfs tree in the kernel's layout, once exporter/collectors/iscsi.py
   exists.
 - `vc`: the vCenter simulator (harness/vcsim.py) with the vSphere tests' autostart and
-  load scenarios, once exporter/collectors/vsphere.py exists;
+  load scenarios, once exporter/collectors/vsphere exists;
 - `ceph-lab`: a throwaway Ceph cluster (harness/ceph.py), once
   exporter/collectors/ceph.py exists.
 Until a collector exists its panels are checked for query success only; from then on for

@@ -103,10 +103,10 @@ def test_build_stage_makes_the_venv_over_debian_python(stages: list[Stage]) -> N
     run = build.run_text()
     # Debian's python3 makes the venv so that the runtime stage's python3-rados imports.
     assert "python3 -m venv --system-site-packages /opt/hypervisor-exporter" in run
-    assert "/opt/hypervisor-exporter/bin/pip install --no-cache-dir ." in run
+    assert "/opt/hypervisor-exporter/bin/pip install --no-cache-dir -c constraints.txt ." in run
     # What the install reads is copied in, and not excluded from the build context.
     copied = {src for args in build.all("COPY") for src in args.split()[:-1]}
-    assert {"pyproject.toml", "README.md", "exporter/"} <= copied
+    assert {"pyproject.toml", "README.md", "constraints.txt", "exporter/"} <= copied
     ignore = [
         p for p in (ROOT / ".dockerignore").read_text().splitlines() if p and not p.startswith("#")
     ]

@@ -182,8 +182,7 @@ async def test_a_crash_is_recorded_from_the_lifecycle_event(libvirtd: Libvirtd) 
     """Without QEMU's log (a remote connection, or no right to read it) the crash's time
     comes from the lifecycle event the connection delivers."""
     from exporter.blocking import WorkerPool
-    from exporter.collectors.libvirt import LibvirtCollector
-    from exporter.config import LibvirtTarget
+    from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 
     libvirtd.define_domain("hx-crashy", start=True)
     collector = LibvirtCollector(

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from exporter import families as fam
-from exporter.collectors.libvirt import (
-    Snapshot,
-    is_local_uri,
-    read_disk_queue_ms,
-    read_nic_counters,
-    snapshot_samples,
-)
+from exporter.collectors.libvirt import Snapshot, is_local_uri, snapshot_samples
+from exporter.collectors.procfs import read_disk_queue_ms, read_nic_counters
 
 DATA = Path(__file__).parent / "data" / "qemu-snapshots.json"
 

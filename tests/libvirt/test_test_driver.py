@@ -9,8 +9,7 @@ import pytest
 
 from exporter import families as fam
 from exporter.blocking import WorkerPool
-from exporter.collectors.libvirt import LibvirtCollector
-from exporter.config import LibvirtTarget
+from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 from exporter.metrics import SampleSet
 from harness import exposition
 from harness.exporter import Exporter

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from exporter.blocking import WorkerPool
-from exporter.collectors.vsphere import VsphereCollector
+from exporter.collectors.vsphere.collector import VsphereCollector
 from exporter.config import parse_config
 from harness.vcsim import Vcsim
 from tests.vsphere import scenario

@@ -41,7 +41,7 @@ def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_export
     vcsim.refuse_path_traversal()
     expected = scenario.autostart_matrix(vcsim)
     exporter = start_exporter([vcsim.target()])
-    before = vcsim.calls().get("RetrievePropertiesEx", 0)
+    before = vcsim.calls()
     text = exporter.metrics()
     assert value(text, "hypervisor_target_up", target="vc") == 1
     for vm, want in expected.items():
@@ -51,8 +51,10 @@ def test_autostart_when_vcenter_refuses_the_traversal(vcsim: Vcsim, start_export
         ), vm
     assert value(text, "hypervisor_host_autostart_enabled", host="DC0_H0") == 1
     exporter.metrics()
-    # refused once, then one retrieval per scrape
-    assert vcsim.calls()["RetrievePropertiesEx"] - before == 3
+    # the filter refused once, then made without the traversal; one update call per scrape
+    after = vcsim.calls()
+    assert after["CreateFilter"] - before.get("CreateFilter", 0) == 2
+    assert after["WaitForUpdatesEx"] - before.get("WaitForUpdatesEx", 0) == 2
     assert exporter.log_tail(30).count("refused the traversal to autostart managers") == 1
 
 
@@ -169,11 +171,14 @@ def test_two_thousand_vms(start_vcsim: Callable[..., Vcsim], start_exporter: Sta
     assert len(samples["hypervisor_host_info"]) == 20
     clusters = {labels["cluster"] for labels, _ in samples["hypervisor_vm_info"]}
     assert clusters == {"DC0_C0", "DC0_C1"}
-    # one property-collector round trip per scrape, however many VMs
+    # one property-collector round trip per scrape, however many VMs: the changes since
+    # the last one (none), not the inventory
     before = sim.calls()
     exporter.metrics()
     after = sim.calls()
-    assert after.get("RetrievePropertiesEx", 0) - before.get("RetrievePropertiesEx", 0) == 1
+    assert after["WaitForUpdatesEx"] - before["WaitForUpdatesEx"] == 1
+    assert after.get("RetrievePropertiesEx", 0) == before.get("RetrievePropertiesEx", 0)
+    assert after["CreateFilter"] == 1
     assert after.get("Login", 0) == 1
 
 
@@ -223,7 +228,7 @@ def test_one_login_across_scrapes_and_logout_at_shutdown(
         assert value(exporter.metrics(), "hypervisor_target_up", target="vc") == 1
     calls = vcsim.calls()
     assert calls.get("Login") == 1
-    assert calls.get("RetrievePropertiesEx", 0) >= 15
+    assert calls.get("WaitForUpdatesEx", 0) >= 15
     exporter.stop()
     assert vcsim.calls().get("Logout") == 1
 
@@ -269,3 +274,55 @@ def test_perf_samples_follow_the_inventory(vcsim: Vcsim, start_exporter: Start) 
     vcsim.revoke_sessions()
     assert queue() == [7]
     assert vcsim.calls().get("Login") == 3  # the exporter twice, this test's own session once
+
+
+def test_failed_power_on_is_read_from_the_event_history(
+    vcsim: Vcsim, start_exporter: Start
+) -> None:
+    """vCenter records a failed power-on as VmFailedToPowerOnEvent with the fault's message;
+    the exporter reads only new events at each scrape, one ReadNextEvents when nothing
+    happened, and exports the latest failure per VM."""
+    exporter = start_exporter([vcsim.target()])
+    web = {"target": "vc", "host": "DC0_H1", "vm": "DC0_H1_VM3"}
+    first = exporter.metrics()
+    assert values(first, "hypervisor_vm_start_failure_timestamp_seconds") == []
+
+    scenario.power(vcsim.connect(), scenario.vm_ids(vcsim)["DC0_H1_VM3"], on=False)
+    message = "File [datastore1] DC0_H1_VM3/DC0_H1_VM3.vmdk was not found"
+    before = time.time()
+    vcsim.post_event("DC0_H1_VM3", "VmFailedToPowerOnEvent", message)
+    vcsim.post_event(
+        "DC0_H0_VM1",
+        "com.vmware.vc.HA.FailedRestartAfterIsolationEvent",
+        "vSphere HA failed to restart DC0_H0_VM1 after isolation",
+    )
+    second = exporter.metrics()
+    failed_at = value(second, "hypervisor_vm_start_failure_timestamp_seconds", **web)
+    assert before - 1 <= failed_at <= time.time()
+    info = [
+        labels["reason"]
+        for labels, v in parse(second)["hypervisor_vm_start_failure_info"]
+        if labels["vm"] == "DC0_H1_VM3" and v == 1
+    ]
+    assert info == [message]
+    assert value(second, "hypervisor_vm_start_failure_info", vm="DC0_H0_VM1") == 1
+    assert value(second, "hypervisor_vm_power_state", **web, state="stopped") == 1
+
+    # Nothing new: each scrape costs one ReadNextEvents, and the failure stays.
+    calls = vcsim.calls()
+    for _ in range(3):
+        text = exporter.metrics()
+    after = vcsim.calls()
+    assert after.get("ReadNextEvents", 0) - calls.get("ReadNextEvents", 0) == 3
+    assert after.get("CreateCollectorForEvents") == calls.get("CreateCollectorForEvents") == 1
+    assert value(text, "hypervisor_vm_start_failure_timestamp_seconds", **web) == failed_at
+
+    # A later failure of the same VM replaces the earlier one: one series per VM.
+    vcsim.post_event("DC0_H1_VM3", "VmFailedToPowerOnEvent", "Insufficient resources")
+    text = exporter.metrics()
+    reasons = [
+        labels["reason"]
+        for labels, _ in parse(text)["hypervisor_vm_start_failure_info"]
+        if labels["vm"] == "DC0_H1_VM3"
+    ]
+    assert reasons == ["Insufficient resources"]

@@ -4,8 +4,11 @@ xsi prefix declared on the envelope; the simulator instead declares it on every 
 from __future__ import annotations
 
 import datetime
+import re
+from typing import Any
 
-from exporter.collectors.vsphere_xml import parse_perf, parse_retrieve_result
+from exporter.collectors.vsphere.inventory import apply_updates
+from exporter.collectors.vsphere.wire import parse_perf, parse_retrieve_result, parse_update_set
 
 ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -113,3 +116,101 @@ def test_perf_answer_latest_sample_only() -> None:
         "host-7": {"cpu.idle.summation": {"": [31000.0, 20.0]}},
         # -1 (no sample), a series without values and an unknown counter are left out
     }
+
+
+def test_perf_answer_with_prefixed_elements_reads_the_same() -> None:
+    """The scan expects vCenter's unprefixed vim25 elements; a prefixed answer (another
+    SOAP stack) goes through the tree and gives the same."""
+    names = {13: "cpu.idle.summation", 460: "net.droppedRx.summation"}
+    prefixed = re.sub(r"<(/?)(?!soapenv|\?)(\w+)", r"<\1v:\2", PERF).replace(
+        'xmlns="urn:vim25"', 'xmlns:v="urn:vim25"'
+    )
+    assert "<v:returnval" in prefixed
+    assert parse_perf(prefixed.encode(), names) == parse_perf(PERF.encode(), names)
+
+
+def test_perf_instances_and_entities_unescaped() -> None:
+    answer = PERF.replace(
+        "<instance>vmnic0</instance></id><value>3</value><value>-1</value>",
+        "<instance>a&amp;b</instance></id><value>3</value>",
+    )
+    assert parse_perf(answer.encode(), {460: "net.droppedRx.summation"}) == {
+        "host-7": {"net.droppedRx.summation": {"a&b": [3.0, 20.0]}}
+    }
+
+
+UPDATES = ENVELOPE.format(
+    '<WaitForUpdatesExResponse xmlns="urn:vim25"><returnval><version>7</version>'
+    '<filterSet><filter type="PropertyFilter">session[52a1]f1</filter>'
+    '<objectSet><kind>modify</kind><obj type="VirtualMachine">vm-42</obj>'
+    "<changeSet><name>runtime.powerState</name><op>assign</op>"
+    '<val xsi:type="VirtualMachinePowerState">poweredOff</val></changeSet>'
+    "<changeSet><name>summary.runtime.bootTime</name><op>assign</op></changeSet>"
+    "</objectSet>"
+    '<objectSet><kind>enter</kind><obj type="VirtualMachine">vm-43</obj>'
+    '<changeSet><name>name</name><op>assign</op><val xsi:type="xsd:string">web-2</val>'
+    "</changeSet>"
+    "<changeSet><name>runtime.host</name><op>assign</op>"
+    '<val type="HostSystem" xsi:type="ManagedObjectReference">host-9</val></changeSet>'
+    "</objectSet>"
+    '<objectSet><kind>leave</kind><obj type="VirtualMachine">vm-17</obj></objectSet>'
+    '<objectSet><kind>modify</kind><obj type="HostSystem">host-9</obj>'
+    "<changeSet><name>runtime.inMaintenanceMode</name><op>remove</op></changeSet>"
+    "</objectSet>"
+    "</filterSet><truncated>true</truncated></returnval></WaitForUpdatesExResponse>"
+)
+
+
+def test_update_set() -> None:
+    version, truncated, updates = parse_update_set(UPDATES.encode()) or ("", False, [])
+    assert (version, truncated) == ("7", True)
+    assert updates == [
+        (
+            "modify",
+            "vm-42",
+            "VirtualMachine",
+            [
+                ("runtime.powerState", "assign", "poweredOff"),
+                ("summary.runtime.bootTime", "assign", None),
+            ],
+        ),
+        (
+            "enter",
+            "vm-43",
+            "VirtualMachine",
+            [("name", "assign", "web-2"), ("runtime.host", "assign", "host-9")],
+        ),
+        ("leave", "vm-17", "VirtualMachine", []),
+        ("modify", "host-9", "HostSystem", [("runtime.inMaintenanceMode", "remove", None)]),
+    ]
+
+
+def test_nothing_changed_is_no_update_set() -> None:
+    empty = ENVELOPE.format(
+        '<WaitForUpdatesExResponse xmlns="urn:vim25"></WaitForUpdatesExResponse>'
+    )
+    assert parse_update_set(empty.encode()) is None
+
+
+def test_updates_applied_to_kept_objects() -> None:
+    objects: dict[str, dict[str, Any]] = {
+        "vm-42": {
+            "type": "VirtualMachine",
+            "name": "web-1",
+            "runtime.powerState": "poweredOn",
+            "summary.runtime.bootTime": 1.0,
+        },
+        "vm-17": {"type": "VirtualMachine", "name": "old"},
+        "host-9": {"type": "HostSystem", "runtime.inMaintenanceMode": True},
+    }
+    before = dict(objects)
+    vm42 = objects["vm-42"]
+    _, _, updates = parse_update_set(UPDATES.encode()) or ("", False, [])
+    apply_updates(objects, updates)
+    assert objects == {
+        "vm-42": {"type": "VirtualMachine", "name": "web-1", "runtime.powerState": "poweredOff"},
+        "vm-43": {"type": "VirtualMachine", "name": "web-2", "runtime.host": "host-9"},
+        "host-9": {"type": "HostSystem"},
+    }
+    # objects are replaced, not changed: a snapshot taken before still holds what it held
+    assert vm42["runtime.powerState"] == "poweredOn" and before["vm-17"]["name"] == "old"

@@ -1,11 +1,17 @@
 package main
 
-// Bytes of SOAP answers by method (GET /bytes), so a benchmark can tell what an exporter's
-// property retrieval, update calls and perf queries cost vCenter to send.
+// What the SOAP answers cost on the wire: GET /bytes gives the bytes sent by SOAP method
+// (after compression), so a benchmark can tell what an exporter's property retrieval,
+// update calls and perf queries cost vCenter to send. POST /compression {"gzip": true}
+// gzips answers for clients that send Accept-Encoding: gzip, as vCenter does from 8.0.3
+// (earlier versions ignore the header); off by default.
 
 import (
+	"compress/gzip"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 var answered = struct {
@@ -13,6 +19,9 @@ var answered = struct {
 	bytes map[string]int64
 }{bytes: map[string]int64{}}
 
+var gzipAnswers int32
+
+// countingWriter counts what reaches the connection.
 type countingWriter struct {
 	http.ResponseWriter
 	method string
@@ -26,15 +35,30 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Flush keeps streaming answers streaming.
-func (w countingWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+// gzipWriter compresses the answer into the counting writer below it.
+type gzipWriter struct {
+	http.ResponseWriter
+	gz *gzip.Writer
 }
 
-func countBytes(w http.ResponseWriter, method string) http.ResponseWriter {
-	return countingWriter{ResponseWriter: w, method: method}
+func (w gzipWriter) Write(p []byte) (int, error) { return w.gz.Write(p) }
+
+func (w gzipWriter) WriteHeader(code int) {
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// answerWriter wraps a SOAP answer: counted, and gzipped when switched on and accepted.
+// finish flushes the compressed stream.
+func answerWriter(w http.ResponseWriter, r *http.Request, method string) (http.ResponseWriter, func()) {
+	counted := countingWriter{ResponseWriter: w, method: method}
+	if atomic.LoadInt32(&gzipAnswers) == 0 || !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		return counted, func() {}
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	gz := gzip.NewWriter(counted)
+	return gzipWriter{ResponseWriter: counted, gz: gz}, func() { _ = gz.Close() }
 }
 
 func sentBytes(w http.ResponseWriter, _ *http.Request) {
@@ -45,4 +69,19 @@ func sentBytes(w http.ResponseWriter, _ *http.Request) {
 	}
 	answered.Unlock()
 	reply(w, http.StatusOK, out)
+}
+
+func setCompression(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Gzip bool `json:"gzip"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var v int32
+	if req.Gzip {
+		v = 1
+	}
+	atomic.StoreInt32(&gzipAnswers, v)
+	reply(w, http.StatusOK, req)
 }

@@ -69,12 +69,17 @@ func (c *control) wrap(next http.Handler) http.Handler {
 				invalidProperty(w, "configManager.autoStartManager")
 				return
 			}
+			if method == "CreateCollectorForEvents" && createEventCollector(w, body) {
+				return // events.go: vCenter's reading order
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if ms := atomic.LoadInt64(&c.latencyMs); ms > 0 {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 		}
-		next.ServeHTTP(countBytes(w, method), r)
+		out, finish := answerWriter(w, r, method)
+		next.ServeHTTP(out, r)
+		finish()
 	})
 }
 
@@ -144,6 +149,8 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/faults", c.faults)
 	mux.HandleFunc("/updates", c.updates)
 	mux.HandleFunc("/bytes", sentBytes)
+	mux.HandleFunc("/events", c.postEvent)
+	mux.HandleFunc("/compression", setCompression)
 	return mux
 }
 

@@ -79,6 +79,10 @@ var notInventory = map[string]bool{
 	"ChangeTracker": true,
 }
 
+// Objects the library changes without telling the registry (a datastore's free space
+// follows its directory and the disks created in it): compared on every call.
+var changedInPlace = map[string]bool{"Datastore": true}
+
 func (t *tracker) Reference() types.ManagedObjectReference { return t.self }
 
 func (t *tracker) PutObject(o mo.Reference) { t.touch(o.Reference(), true) }
@@ -335,6 +339,11 @@ func (pc *propertyCollector) diff(ctx *simulator.Context, spec types.PropertyFil
 		f.members = make(map[types.ManagedObjectReference]bool, len(objects))
 		for _, o := range objects {
 			f.members[o.Obj] = true
+		}
+	}
+	for ref := range f.members {
+		if changedInPlace[ref.Type] {
+			dirty[ref] = true
 		}
 	}
 	var updates []types.ObjectUpdate

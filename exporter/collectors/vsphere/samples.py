@@ -1,0 +1,368 @@
+"""vSphere's pure part: a `Snapshot` of plain data -> samples, by hosts, VMs and datastores.
+
+Tested on recorded snapshots. vSphere's window families come from vCenter's own realtime
+samples, so unlike libvirt no previous snapshot is needed.
+
+Performance counters (group.name.rollup) and what is made of them:
+- host CPU idle: `cpu.idle.summation` instance "" (milliseconds idle summed over all
+  logical CPUs in the sample interval) / (interval x numCpuThreads).
+- host disk queue: per device (naa.*), Little's law: `disk.commands.summation` / interval
+  (I/Os per second) x `disk.totalLatency.average` (ms, queue plus device time) / 1000.
+  ESXi exposes no outstanding-I/O counter per device (only esxtop has ACTV + QUED).
+- VM disk queue: per virtual disk (scsi0:0), `virtualDisk.readOIO.latest` +
+  `virtualDisk.writeOIO.latest`, ESXi's own average of outstanding requests.
+- packet loss, hosts (per vmnic) and VMs (per vNIC device key): `net.droppedRx/Tx` /
+  (`net.packetsRx/Tx` + `net.droppedRx/Tx`), all `.summation` over the interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter import families as fam
+from exporter.collectors import start_failures
+from exporter.collectors.start_failures import StartFailure
+from exporter.derive import packet_loss_ratio, unique_vm_labels
+from exporter.metrics import SampleSet
+
+REALTIME_INTERVAL = 20  # seconds: ESXi's realtime sample interval
+
+POWER_STATES = {"poweredOn": "running", "poweredOff": "stopped", "suspended": "suspended"}
+# A VM on a host vCenter cannot reach has a stale power state: report unknown.
+STALE_VM_CONNECTION = {"disconnected", "orphaned"}
+CONNECTION_STATES = {
+    "connected": "connected",
+    "disconnected": "disconnected",
+    "notResponding": "not_responding",
+}
+TOOLS_RUNNING = {
+    "guestToolsRunning": 1.0,
+    "guestToolsExecutingScripts": 1.0,
+    "guestToolsNotRunning": 0.0,
+}
+
+PerfData = dict[str, dict[str, dict[str, list[float]]]]  # moid -> counter -> instance -> sample
+Objects = dict[str, dict[str, Any]]
+Autostart = tuple[bool, int, dict[str, dict[str, Any]]]
+
+
+@dataclass
+class Snapshot:
+    """What one collection read: objects by managed object id, plain JSON values.
+
+    `objects` maps moid -> {"type": wsdl type, **properties}; references are moids,
+    times are unix seconds, an autostart manager's `config` is
+    {"defaults": {"enabled", "startDelay"}, "powerInfo": [{"key", "startAction",
+    "startOrder", "startDelay"}]}. `perf` maps moid -> counter -> instance ->
+    [value, interval seconds] of the latest sample.
+    """
+
+    objects: Objects
+    perf: PerfData = field(default_factory=dict)
+    # VM moid -> [Unix time, message] of its latest recorded failed start (events.py)
+    start_failures: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objects": self.objects, "perf": self.perf, "start_failures": self.start_failures}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        return cls(
+            objects=data["objects"],
+            perf=data.get("perf", {}),
+            start_failures=data.get("start_failures", {}),
+        )
+
+
+@dataclass
+class Hosts:
+    """What the VMs' samples need to know about the hosts, by host moid."""
+
+    names: dict[str, str]
+    placement: dict[str, tuple[str, str]]  # (cluster, datacenter)
+    autostart: dict[str, Autostart]
+
+
+def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
+    """Every sample of one collection, from its snapshot alone. Objects are taken in the
+    order of their ids, so the exposition does not depend on the order vCenter answered in
+    (a full read and the kept inventory give the same text)."""
+    out = SampleSet()
+    snap = dataclasses.replace(snap, objects=dict(sorted(snap.objects.items())))
+    hosts = host_samples(out, target, snap)
+    vm_samples(out, target, snap, hosts)
+    datastore_samples(out, target, snap)
+    return out
+
+
+def _placement(objects: Objects, host: dict[str, Any]) -> tuple[str, str]:
+    """(cluster, datacenter) names of a host: its parent if a cluster, the first
+    Datacenter above it."""
+    cluster = ""
+    parent = objects.get(host.get("parent") or "")
+    if parent is not None and parent["type"] == "ClusterComputeResource":
+        cluster = parent.get("name", "")
+    seen = 0
+    while parent is not None and parent["type"] != "Datacenter" and seen < 64:
+        parent = objects.get(parent.get("parent") or "")
+        seen += 1
+    datacenter = (
+        parent.get("name", "") if parent is not None and parent["type"] == "Datacenter" else ""
+    )
+    return cluster, datacenter
+
+
+def _instances(series: dict[str, list[float]] | None) -> dict[str, list[float]]:
+    """Per-instance series: "" is the entity's aggregate; "*" is only an echo of the
+    query (the simulator sends it for counters it has no instances of)."""
+    if not series:
+        return {}
+    return {k: v for k, v in series.items() if k not in ("", "*")}
+
+
+def _loss(perf: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """Packet loss ratio per network instance over the latest sample."""
+    names = (
+        "net.packetsRx.summation",
+        "net.packetsTx.summation",
+        "net.droppedRx.summation",
+        "net.droppedTx.summation",
+    )
+    per = [_instances(perf.get(n)) for n in names]
+    out: dict[str, float] = {}
+    for instance in set().union(*per):
+        rx, tx, drx, dtx = (p.get(instance, [0.0])[0] for p in per)
+        out[instance] = packet_loss_ratio(rx + tx, drx + dtx)
+    return out
+
+
+def _autostart(config: dict[str, Any] | None) -> Autostart:
+    """(defaults enabled, default start delay, powerInfo by VM moid)."""
+    if not config:
+        return False, 0, {}
+    defaults = config.get("defaults") or {}
+    return (
+        bool(defaults.get("enabled")),
+        int(defaults.get("startDelay") or 0),
+        {info["key"]: info for info in config.get("powerInfo") or ()},
+    )
+
+
+def host_samples(out: SampleSet, target: str, snap: Snapshot) -> Hosts:
+    """The hosts' samples; returns what the VMs' samples need about them."""
+    objects = snap.objects
+    hosts = {moid: o for moid, o in objects.items() if o["type"] == "HostSystem"}
+    host_names = unique_vm_labels(("", o.get("name", moid), moid) for moid, o in hosts.items())
+    placement: dict[str, tuple[str, str]] = {}
+    autostart: dict[str, Autostart] = {}
+
+    for moid, h in hosts.items():
+        name = host_names[moid]
+        labels = {"target": target, "host": name}
+        cluster, _ = placement[moid] = _placement(objects, h)
+        out.add(
+            fam.HOST_INFO,
+            1,
+            **labels,
+            platform="vsphere",
+            cluster=cluster,
+            version=str(h.get("summary.config.product.version") or ""),
+        )
+        state = CONNECTION_STATES.get(h.get("runtime.connectionState") or "", "disconnected")
+        out.add_state(fam.HOST_CONNECTION_STATE, state, **labels)
+        if h.get("runtime.inMaintenanceMode") is not None:
+            out.add(fam.HOST_MAINTENANCE_MODE, 1 if h["runtime.inMaintenanceMode"] else 0, **labels)
+        if h.get("summary.runtime.bootTime") is not None:
+            out.add(fam.HOST_BOOT_TIMESTAMP, h["summary.runtime.bootTime"], **labels)
+        memory = h.get("summary.hardware.memorySize")
+        used_mb = h.get("summary.quickStats.overallMemoryUsage")
+        if memory:
+            out.add(fam.HOST_MEMORY_TOTAL, memory, **labels)
+            if used_mb is not None:
+                out.add(fam.HOST_MEMORY_USAGE_RATIO, min(1.0, used_mb * 1048576 / memory), **labels)
+        # The manager's config, or the host's copy of it when read that way (fallback).
+        manager = objects.get(h.get("configManager.autoStartManager") or "")
+        config = manager.get("config") if manager else h.get("config.autoStart")
+        autostart[moid] = _autostart(config)
+        if manager is not None or config is not None:
+            out.add(fam.HOST_AUTOSTART_ENABLED, 1 if autostart[moid][0] else 0, **labels)
+
+        perf = snap.perf.get(moid)
+        if not perf or state != "connected":
+            continue
+        idle = (perf.get("cpu.idle.summation") or {}).get("")
+        threads = h.get("summary.hardware.numCpuThreads")
+        if threads:
+            out.add(fam.HOST_CPUS, threads, **labels)
+        cores, mhz = h.get("summary.hardware.numCpuCores"), h.get("summary.hardware.cpuMhz")
+        if cores and mhz:
+            out.add(fam.HOST_CPU_CAPACITY, cores * mhz * 1e6, **labels)
+        if idle and threads:
+            ratio = idle[0] / (idle[1] * 1000 * threads)
+            out.add(fam.HOST_CPU_IDLE_RATIO, min(1.0, max(0.0, ratio)), **labels)
+        commands = _instances(perf.get("disk.commands.summation"))
+        latency = _instances(perf.get("disk.totalLatency.average"))
+        for device in commands.keys() | latency.keys():
+            count, interval = commands.get(device, [0.0, REALTIME_INTERVAL])
+            latency_ms = latency.get(device, [0.0])[0]
+            out.add(
+                fam.HOST_DISK_QUEUE_LENGTH,
+                count / interval * latency_ms / 1000,
+                **labels,
+                device=device,
+            )
+        for interface, ratio in _loss(perf).items():
+            out.add(fam.HOST_PACKET_LOSS_RATIO, ratio, **labels, interface=interface)
+    return Hosts(host_names, placement, autostart)
+
+
+def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> None:
+    """The VMs' samples (templates are not VMs): state, autostart, tools, disks, NICs."""
+    objects = snap.objects
+    vms = {
+        moid: o
+        for moid, o in objects.items()
+        if o["type"] == "VirtualMachine" and not o.get("config.template")
+    }
+    vm_names = unique_vm_labels(
+        (hosts.names.get(o.get("runtime.host") or "", ""), o.get("name", moid), moid)
+        for moid, o in vms.items()
+    )
+    # "Any order" VMs (startOrder -1) start after every ordered one on their host.
+    last_order: dict[str, int] = {
+        host: max((int(i.get("startOrder", -1)) for i in info.values()), default=0)
+        for host, (_, _, info) in hosts.autostart.items()
+    }
+    by_state = {name: dict.fromkeys(fam.POWER_STATES, 0) for name in hosts.names.values()}
+    for moid, vm in vms.items():
+        host_id = vm.get("runtime.host") or ""
+        labels = {"target": target, "host": hosts.names.get(host_id, ""), "vm": vm_names[moid]}
+        cluster, datacenter = hosts.placement.get(host_id, ("", ""))
+        out.add(
+            fam.VM_INFO,
+            1,
+            **labels,
+            platform="vsphere",
+            uuid=str(vm.get("config.uuid") or ""),
+            cluster=cluster,
+            datacenter=datacenter,
+        )
+        power = POWER_STATES.get(vm.get("runtime.powerState") or "", "unknown")
+        if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
+            power = "unknown"
+        out.add_state(fam.VM_POWER_STATE, power, **labels)
+        failure = snap.start_failures.get(moid)
+        if failure:
+            start_failures.add_samples(out, StartFailure(*failure), **labels)
+        if labels["host"] in by_state:
+            by_state[labels["host"]][power] += 1
+        if vm.get("config.hardware.numCPU") is not None:
+            out.add(fam.VM_VCPUS, vm["config.hardware.numCPU"], **labels)
+        if vm.get("config.hardware.memoryMB") is not None:
+            out.add(fam.VM_MEMORY, vm["config.hardware.memoryMB"] * 1024**2, **labels)
+
+        enabled, default_delay, power_info = hosts.autostart.get(host_id, (False, 0, {}))
+        info = power_info.get(moid)
+        action = str(info.get("startAction") or "").lower() if info else ""
+        takes_part = enabled and action in ("poweron", "systemdefault")
+        out.add(fam.VM_AUTOSTART_ENABLED, 1 if takes_part else 0, **labels)
+        if info is not None:
+            order = int(info.get("startOrder", -1))
+            delay = int(info.get("startDelay", -1))
+            out.add(
+                fam.VM_AUTOSTART_ORDER,
+                order if order >= 0 else max(0, last_order.get(host_id, 0)) + 1,
+                **labels,
+            )
+            out.add(fam.VM_AUTOSTART_DELAY, delay if delay >= 0 else default_delay, **labels)
+
+        if power != "running":
+            continue
+        if vm.get("summary.runtime.bootTime") is not None:
+            out.add(fam.VM_BOOT_TIMESTAMP, vm["summary.runtime.bootTime"], **labels)
+        tools = TOOLS_RUNNING.get(vm.get("guest.toolsRunningStatus") or "")
+        if tools is not None and vm.get("guest.toolsStatus") != "toolsNotInstalled":
+            out.add(fam.VM_GUEST_TOOLS_RUNNING, tools, **labels)
+        perf = snap.perf.get(moid)
+        if not perf:
+            continue
+        reads = _instances(perf.get("virtualDisk.readOIO.latest"))
+        writes = _instances(perf.get("virtualDisk.writeOIO.latest"))
+        for disk in reads.keys() | writes.keys():
+            length = reads.get(disk, [0.0])[0] + writes.get(disk, [0.0])[0]
+            out.add(fam.VM_DISK_QUEUE_LENGTH, length, **labels, disk=disk)
+        for interface, ratio in _loss(perf).items():
+            out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=interface)
+        _vm_capacity_samples(out, labels, perf)
+    for host, counts in by_state.items():
+        for state, count in counts.items():
+            out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
+
+
+# Realtime per-instance averages in KiB/s -> families in bytes/s, and their label.
+VM_RATES = (
+    ("virtualDisk.read.average", fam.VM_DISK_READ_RATE, "disk"),
+    ("virtualDisk.write.average", fam.VM_DISK_WRITE_RATE, "disk"),
+    ("net.bytesRx.average", fam.VM_NET_RX_RATE, "interface"),
+    ("net.bytesTx.average", fam.VM_NET_TX_RATE, "interface"),
+)
+
+
+def _vm_capacity_samples(
+    out: SampleSet, labels: dict[str, str], perf: dict[str, dict[str, list[float]]]
+) -> None:
+    """CPU use, consumed memory and throughput of a running VM from its realtime sample."""
+    usage = (perf.get("cpu.usage.average") or {}).get("")
+    if usage is not None:  # percent with two decimals: 2500 is 25.00 %
+        out.add(fam.VM_CPU_USAGE_RATIO, min(1.0, usage[0] / 10000), **labels)
+    consumed = (perf.get("mem.consumed.average") or {}).get("")
+    if consumed is not None:  # KiB
+        out.add(fam.VM_MEMORY_USED, consumed[0] * 1024, **labels)
+    for counter, family, label in VM_RATES:
+        for instance, (kib_per_second, _) in _instances(perf.get(counter)).items():
+            out.add(family, kib_per_second * 1024, **labels, **{label: instance})
+
+
+def datastore_samples(out: SampleSet, target: str, snap: Snapshot) -> None:
+    """Capacity, free space and accessibility of each datastore."""
+    objects = snap.objects
+    datastores = {moid: o for moid, o in objects.items() if o["type"] == "Datastore"}
+    ds_names = unique_vm_labels(("", o.get("name", moid), moid) for moid, o in datastores.items())
+    for moid, ds in datastores.items():
+        labels = {"target": target, "datastore": ds_names[moid]}
+        if ds.get("summary.capacity") is not None:
+            out.add(fam.DATASTORE_CAPACITY, ds["summary.capacity"], **labels)
+        if ds.get("summary.freeSpace") is not None:
+            out.add(fam.DATASTORE_FREE, ds["summary.freeSpace"], **labels)
+        out.add(fam.DATASTORE_ACCESSIBLE, 1 if ds.get("summary.accessible") else 0, **labels)
+        capacity, free = ds.get("summary.capacity"), ds.get("summary.freeSpace")
+        uncommitted = ds.get("summary.uncommitted")
+        # vCenter leaves uncommitted unset until it has computed it: provisioned is then
+        # unknown, not capacity - free.
+        if capacity is not None and free is not None and uncommitted is not None:
+            out.add(fam.DATASTORE_PROVISIONED, capacity - free + uncommitted, **labels)
+        # The VIM API sends an empty array as no value at all: no vm list is no VMs.
+        out.add(fam.DATASTORE_VMS, len(ds.get("vm") or ()), **labels)
+
+
+def perf_targets(snap: Snapshot) -> tuple[list[str], list[str]]:
+    """(host moids, VM moids) worth a QueryPerf: connected hosts, running VMs on them.
+    vCenter has no realtime samples for the others and may fault on them."""
+    objects = snap.objects
+    hosts = [
+        moid
+        for moid, o in objects.items()
+        if o["type"] == "HostSystem" and o.get("runtime.connectionState") == "connected"
+    ]
+    connected = set(hosts)
+    vms = [
+        moid
+        for moid, o in objects.items()
+        if o["type"] == "VirtualMachine"
+        and o.get("runtime.powerState") == "poweredOn"
+        and o.get("runtime.host") in connected
+        and not o.get("config.template")
+    ]
+    return hosts, vms

@@ -1,0 +1,246 @@
+"""The process: listen errors, :0, exit within seconds of SIGTERM whatever the workers do,
+and reload without restart."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import exposition
+from harness.exporter import Exporter
+from harness.faults import fault_peer
+from harness.process import free_port
+
+pytestmark = pytest.mark.slow  # starts the exporter process
+
+
+def run_exporter(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_a_listen_address_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_exporter(f"--web.listen-address=127.0.0.1:{port}")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"hypervisor-exporter: cannot listen on 127.0.0.1:{port}: the address is already in use"
+        " (another process listens there)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("nohost.invalid:9", "cannot listen on nohost.invalid:9: the host does not resolve"),
+        ("127.0.0.1:70000", "with a port in 0..65535 (0: any free port), got '127.0.0.1:70000'"),
+        ("127.0.0.1", "expected HOST:PORT or :PORT"),
+    ],
+)
+def test_an_invalid_listen_address_is_one_line_and_exit_1(address: str, message: str) -> None:
+    run = run_exporter(f"--web.listen-address={address}")
+    assert run.returncode == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_port_zero_listens_on_a_free_port_and_logs_it(tmp_path: Path) -> None:
+    log = tmp_path / "exporter.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "--web.listen-address=127.0.0.1:0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while "address=127.0.0.1:" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        port = log.read_text().split("address=127.0.0.1:")[1].split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sigterm_exits_within_5s_while_workers_hang_and_a_scrape_is_in_flight(
+    tmp_path: Path,
+) -> None:
+    with fault_peer("hold") as silent:
+        config = {
+            "targets": [
+                {
+                    "name": "hung",
+                    "kind": "libvirt",
+                    "timeout": 60,
+                    "uri": f"qemu+tcp://127.0.0.1:{silent.port}/system",
+                },
+            ]
+        }
+        exporter = Exporter(config, tmp_path)
+        answers: list[object] = []
+
+        def scrape() -> None:
+            try:
+                answers.append(exporter.get("/metrics", timeout=30))
+            except OSError as err:  # closed by the exporter: also fine
+                answers.append(err)
+
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        deadline = time.monotonic() + 10
+        while silent.accepted == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert silent.accepted >= 1  # a worker thread now hangs in libvirt's open
+        started = time.monotonic()
+        exporter.signal(signal.SIGTERM)
+        exporter.proc.wait(10)
+        took = time.monotonic() - started
+        scraper.join(10)
+        exporter.stop()
+    assert took < 5, f"exit took {took:.1f}s"
+    assert exporter.proc.returncode == 0
+    assert answers  # the in-flight scrape was answered or its connection closed
+    print(f"exit after SIGTERM with a worker hung in libvirt open: {took:.2f}s")
+
+
+def write_config(path: Path, targets: list[dict[str, object]]) -> None:
+    path.write_text(yaml.safe_dump({"targets": targets}))
+
+
+def post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_reload_applies_a_good_config_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    dead = f"qemu+tcp://127.0.0.1:{free_port()}/system"  # refused at once: counts errors
+    config = tmp_path / "config.yaml"
+    write_config(
+        config,
+        [
+            {"name": "dead", "kind": "libvirt", "uri": dead, "timeout": 2},
+            {"name": "demo", "kind": "libvirt", "uri": "test:///default"},
+        ],
+    )
+    exporter = Exporter(None, tmp_path, f"--config.file={config}")
+    try:
+        for _ in range(2):
+            text = exporter.metrics()
+        assert (
+            exposition.value(text, "hypervisor_target_collection_errors_total", target="dead") == 2
+        )
+        assert exposition.value(text, "hypervisor_exporter_config_last_reload_successful") == 1
+        started = exposition.value(
+            text, "hypervisor_exporter_config_last_reload_success_timestamp_seconds"
+        )
+
+        # A bad config: refused with every problem, the old one keeps serving.
+        config.write_text("targets:\n  - {name: x, kind: nope}\n  - {name: y, kind: libvirt}\n")
+        status, body = post(exporter.url + "/-/reload")
+        assert status == 500
+        assert "'kind'" in body and "(y): key 'uri'" in body
+        text = exporter.metrics()
+        assert exposition.value(text, "hypervisor_exporter_config_last_reload_successful") == 0
+        assert exposition.value(text, "hypervisor_target_up", target="demo") == 1
+        assert "reload refused" in exporter.log_tail(20)
+
+        # A good one by SIGHUP: demo removed, dead unchanged (its runner and counts stay),
+        # a new target added.
+        write_config(
+            config,
+            [
+                {"name": "dead", "kind": "libvirt", "uri": dead, "timeout": 2},
+                {"name": "demo2", "kind": "libvirt", "uri": "test:///default"},
+            ],
+        )
+        time.sleep(0.01)
+        exporter.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        polls = 1
+        while "demo2" not in (text := exporter.metrics()) and time.monotonic() < deadline:
+            polls += 1
+            time.sleep(0.1)
+        assert exposition.value(text, "hypervisor_target_up", target="demo2") == 1
+        assert not exposition.values(text, "hypervisor_target_up", target="demo")
+        # Kept: its count goes on from 3 (a new runner would count from 0).
+        assert (
+            exposition.value(text, "hypervisor_target_collection_errors_total", target="dead")
+            == 3 + polls
+        )
+        assert exposition.value(text, "hypervisor_exporter_config_last_reload_successful") == 1
+        assert (
+            exposition.value(
+                text, "hypervisor_exporter_config_last_reload_success_timestamp_seconds"
+            )
+            > started
+        )
+        status, body = post(exporter.url + "/-/reload")
+        assert (status, body) == (200, "Reloaded\n")
+    finally:
+        exporter.stop()
+
+
+def test_out_of_file_descriptors_logs_quietly_and_recovers(tmp_path: Path) -> None:
+    import resource
+
+    port = free_port()
+    log = tmp_path / "exporter.log"
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=low_limit,
+        )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 20
+        while "msg=listening" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(200):  # slow clients: a request that never ends
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            clients.append(client)
+        time.sleep(5)
+        flooded = log.read_text().splitlines()
+        assert any("out of system resource" in line for line in flooded)
+        assert len(flooded) < 30  # about one line a second at most, not thousands
+        for client in clients:
+            client.close()
+        clients.clear()
+        deadline = time.monotonic() + 10
+        while True:  # the exporter serves again once descriptors are free
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        for client in clients:
+            client.close()
+        proc.terminate()
+        proc.wait(10)
