@@ -155,13 +155,15 @@ VM_VCPUS = Family(
     "hypervisor_vm_vcpus",
     "Virtual CPUs the VM has (configured, whether or not it runs). libvirt: bulk stats"
     " vcpu.current, or virDomainGetInfo nrVirtCpu where the driver's bulk stats lack the"
-    " vcpu group. vSphere: config.hardware.numCPU.",
+    " vcpu group. vSphere: config.hardware.numCPU. OpenStack: the flavor's vcpus (embedded"
+    " in the server from compute microversion 2.47).",
     VM,
 )
 VM_MEMORY = Family(
     "hypervisor_vm_memory_bytes",
     "Memory configured for the VM in bytes. libvirt: the domain's <memory> (bulk stats"
-    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB.",
+    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB."
+    " OpenStack: the flavor's ram (from compute microversion 2.47).",
     VM,
 )
 VM_CPU_USAGE_RATIO = Family(
@@ -324,7 +326,8 @@ HOST_PACKET_LOSS_RATIO = Family(
 HOST_CPUS = Family(
     "hypervisor_host_cpus",
     "Logical CPUs (hardware threads) of the host. libvirt: nodeinfo cpus (active CPUs)."
-    " vSphere: summary.hardware.numCpuThreads.",
+    " vSphere: summary.hardware.numCpuThreads. OpenStack: the hypervisor's vcpus, where the"
+    " compute API reports it (microversions up to 2.87).",
     HOST,
 )
 HOST_CPU_CAPACITY = Family(

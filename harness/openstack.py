@@ -384,6 +384,9 @@ class OpenStackCloud:
             # tests shorten the wait, not the behaviour.
             "sync_power_state_interval = 2\n"
             "heal_instance_info_cache_interval = -1\n"
+            # Periodic tasks start at once, not after a random delay of up to 60 s (the
+            # scheduler's discovery of the compute host is one).
+            "periodic_fuzzy_delay = 0\n"
             # nova-compute reports to nova-conductor every 10 s by default and counts as
             # down after 60 s; shorter here so the service-down test waits seconds.
             "report_interval = 2\nservice_down_time = 8\n"

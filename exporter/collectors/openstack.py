@@ -107,9 +107,7 @@ def read(conn: Any, microversion: str | None, region: str = "") -> Answers:
     for start in range(0, len(wanted), IMAGES_PER_REQUEST):
         chunk = wanted[start : start + IMAGES_PER_REQUEST]
         body = _json(
-            conn.image.get(
-                "/images", params={"id": "in:" + ",".join(chunk), "limit": len(chunk)}
-            ),
+            conn.image.get("/images", params={"id": "in:" + ",".join(chunk), "limit": len(chunk)}),
             "GET /v2/images",
         )
         for image in body.get("images", []):

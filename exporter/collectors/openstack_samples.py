@@ -87,9 +87,7 @@ def power_state(server: Mapping[str, Any]) -> str:
 def images_to_check(servers: Iterable[Mapping[str, Any]]) -> list[str]:
     """Ids of the images of instances that are not running, each once, in a fixed order:
     the only images a collection asks Glance about."""
-    return sorted(
-        {image_id(s) for s in servers if image_id(s) and power_state(s) != "running"}
-    )
+    return sorted({image_id(s) for s in servers if image_id(s) and power_state(s) != "running"})
 
 
 def collection_samples(target: str, answers: Answers) -> SampleSet:
@@ -108,6 +106,7 @@ def _server_samples(out: SampleSet, target: str, answers: Answers) -> None:
         (_text(s, HOST, "server"), _text(s, "name", "server"), _text(s, "id", "server"))
         for s in servers
     )
+    vms_by_host: dict[str, dict[str, int]] = {}
     for server in servers:
         server_id = str(server["id"])
         host = _text(server, HOST, "server")
@@ -129,12 +128,29 @@ def _server_samples(out: SampleSet, target: str, answers: Answers) -> None:
         task_state = server.get(TASK_STATE)
         if task_state:
             out.add(fam.OPENSTACK_SERVER_TASK_STATE, 1, **labels, state=str(task_state))
+        flavor = server.get("flavor")
+        if isinstance(flavor, Mapping):  # embedded with its sizes from microversion 2.47
+            if _count(flavor.get("vcpus")) is not None:
+                out.add(fam.VM_VCPUS, flavor["vcpus"], **labels)
+            if _count(flavor.get("ram")) is not None:
+                out.add(fam.VM_MEMORY, flavor["ram"] * 2**20, **labels)
+        if host:
+            per_host = vms_by_host.setdefault(host, dict.fromkeys(fam.POWER_STATES, 0))
+            per_host[state] += 1
         image = image_id(server)
         if image and state != "running":
             found = answers.images.get(image)
             active = found is not None and found.get("status") == "active"
             name = str(found.get("name") or image) if found is not None else image
             out.add(fam.OPENSTACK_SERVER_IMAGE_ACTIVE, 1 if active else 0, **labels, image=name)
+    for host, states in vms_by_host.items():
+        for state, count in states.items():
+            out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
+
+
+def _count(value: Any) -> int | None:
+    """An integer count from an answer (not a bool), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _host_samples(out: SampleSet, target: str, answers: Answers) -> None:
@@ -142,7 +158,7 @@ def _host_samples(out: SampleSet, target: str, answers: Answers) -> None:
     (the service reported within service_down_time); `forced_down` is an operator or a
     fencing tool declaring the host down; `status` disabled keeps the scheduler away (the
     host's maintenance mode). The hypervisor of the same host adds its version and, where
-    the microversion still reports resources (up to 2.87), its memory."""
+    the microversion still reports resources (up to 2.87), its memory and CPUs."""
     hypervisors: dict[str, Mapping[str, Any]] = {}
     for hypervisor in answers.hypervisors:
         service = hypervisor.get("service")
@@ -155,10 +171,7 @@ def _host_samples(out: SampleSet, target: str, answers: Answers) -> None:
         labels = {"target": target, "host": host}
         up = _text(service, "state", "compute service") == "up"
         forced_down = bool(service.get("forced_down"))
-        if forced_down:
-            connection = "disconnected"
-        else:
-            connection = "connected" if up else "not_responding"
+        connection = "disconnected" if forced_down else "connected" if up else "not_responding"
         out.add_state(fam.HOST_CONNECTION_STATE, connection, **labels)
         disabled = _text(service, "status", "compute service") == "disabled"
         out.add(fam.HOST_MAINTENANCE_MODE, 1 if disabled else 0, **labels)
@@ -173,9 +186,12 @@ def _host_samples(out: SampleSet, target: str, answers: Answers) -> None:
             cluster=str(service.get("zone") or ""),
             version=hypervisor_version(hypervisor),
         )
-        memory_mb = hypervisor.get("memory_mb")
-        if isinstance(memory_mb, int) and not isinstance(memory_mb, bool):
-            out.add(fam.HOST_MEMORY_TOTAL, memory_mb * 1024 * 1024, **labels)
+        memory_mb = _count(hypervisor.get("memory_mb"))
+        if memory_mb is not None:
+            out.add(fam.HOST_MEMORY_TOTAL, memory_mb * 2**20, **labels)
+        vcpus = _count(hypervisor.get("vcpus"))
+        if vcpus is not None:
+            out.add(fam.HOST_CPUS, vcpus, **labels)
 
 
 def hypervisor_version(hypervisor: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from exporter.collectors.openstack_samples import (
     collection_samples,
     images_to_check,
 )
-from exporter.metrics import SampleSet, render
+from exporter.metrics import Family, SampleSet, render
 from harness import exposition
 from tests.openstack.conftest import STATES, recorded
 
@@ -23,7 +23,9 @@ T = "os"
 HOST = "compute1"
 
 
-def vm(samples: SampleSet, family: fam.Family, name: str, host: str = HOST, **labels: str) -> float | None:
+def vm(
+    samples: SampleSet, family: Family, name: str, host: str = HOST, **labels: str
+) -> float | None:
     return samples.value(family, target=T, host=host, vm=name, **labels)
 
 
@@ -97,6 +99,13 @@ def test_steady_cloud() -> None:
     (info,) = samples.series[fam.HOST_INFO]
     assert info[:4] == (T, HOST, "openstack", "nova")
     assert samples.value(fam.HOST_MEMORY_TOTAL, target=T, host=HOST) == 800000 * 2**20
+    assert samples.value(fam.HOST_CPUS, target=T, host=HOST) == 1000
+    vms = {"running": 2, "stopped": 3, "paused": 0, "suspended": 0, "crashed": 0, "unknown": 0}
+    for state, count in vms.items():
+        assert samples.value(fam.HOST_VMS, target=T, host=HOST, state=state) == count
+    # Flavor sizes (tiny: 1 vCPU, 64 MiB), also for an instance never placed.
+    assert vm(samples, fam.VM_VCPUS, "web-1") == 1
+    assert vm(samples, fam.VM_MEMORY, "never", host="") == 64 * 2**20
     assert samples.duplicates == 0
 
 
@@ -121,7 +130,7 @@ def test_compute_service_down() -> None:
 
 def test_forced_down_and_disabled_compute_service() -> None:
     answers = recorded("steady")
-    services = copy.deepcopy(list(answers.services))
+    services = [copy.deepcopy(dict(s)) for s in answers.services]
     for service in services:
         service.update(forced_down=True, state="down", status="disabled")
     samples = collection_samples(T, dataclasses.replace(answers, services=services))
@@ -144,8 +153,9 @@ def test_no_network_service_means_no_agent_series() -> None:
 
 def test_instances_sharing_a_name_on_one_host_stay_apart() -> None:
     answers = recorded("steady")
-    servers = copy.deepcopy(list(answers.servers))
-    web1, web2 = (s for s in servers if s["name"] in ("web-1", "web-2"))
+    servers = [copy.deepcopy(dict(s)) for s in answers.servers]
+    (web1,) = (s for s in servers if s["name"] == "web-1")
+    (web2,) = (s for s in servers if s["name"] == "web-2")
     web2["name"] = "web-1"
     samples = collection_samples(T, dataclasses.replace(answers, servers=servers))
     assert vm(samples, fam.VM_AUTOSTART_ENABLED, f"web-1 [{web1['id']}]") == 1
@@ -155,7 +165,7 @@ def test_instances_sharing_a_name_on_one_host_stay_apart() -> None:
 
 def test_task_state_only_while_set() -> None:
     answers = recorded("steady")
-    servers = copy.deepcopy(list(answers.servers))
+    servers = [copy.deepcopy(dict(s)) for s in answers.servers]
     (db,) = (s for s in servers if s["name"] == "db")
     db["OS-EXT-STS:task_state"] = "powering-on"
     samples = collection_samples(T, dataclasses.replace(answers, servers=servers))
@@ -166,15 +176,13 @@ def test_task_state_only_while_set() -> None:
 def test_only_images_of_instances_not_running_are_asked_for() -> None:
     answers = recorded("steady")
     wanted = images_to_check(answers.servers)
-    not_running = {
-        s["image"]["id"] for s in answers.servers if s["OS-EXT-STS:power_state"] != 1
-    }
+    not_running = {s["image"]["id"] for s in answers.servers if s["OS-EXT-STS:power_state"] != 1}
     assert set(wanted) == not_running and len(wanted) == 3  # cirros, retired, gone
 
 
 def test_a_server_without_its_power_state_is_refused() -> None:
     answers = recorded("steady")
-    servers = copy.deepcopy(list(answers.servers))
+    servers = [copy.deepcopy(dict(s)) for s in answers.servers]
     del servers[0]["OS-EXT-STS:power_state"]
     with pytest.raises(OpenStackDataError, match="power_state"):
         collection_samples(T, dataclasses.replace(answers, servers=servers))
