@@ -269,8 +269,14 @@ class OpenStackCloud:
             self.wait_agent(alive=True, timeout=timeout)
 
     def stop(self) -> None:
-        for name in reversed(list(self.peers)):
-            _stop_group(self.peers[name])
+        # SIGTERM to every service's session at once, then wait for each: the slowest
+        # (uWSGI's graceful stop) bounds the teardown, not the sum of all.
+        peers = list(reversed(self.peers.values()))
+        for peer in peers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(peer.proc.pid, signal.SIGTERM)
+        for peer in peers:
+            _stop_group(peer)
         self.peers.clear()
         # Erlang's port mapper, which the node started as a daemon on its own port.
         if "rabbitmq" in self.started:
@@ -542,6 +548,11 @@ class OpenStackCloud:
                 # or clients reuse the closed connection and see "connection reset".
                 "--add-header",
                 "Connection: close",
+                # Stop within seconds (uWSGI waits up to 60 s for busy workers by default).
+                "--worker-reload-mercy",
+                "5",
+                "--reload-mercy",
+                "5",
                 "--hook-master-start",
                 "unix_signal:15 gracefully_kill_them_all",
             ],
