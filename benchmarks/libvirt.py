@@ -1,17 +1,19 @@
 """libvirt collector: collection time against the bare bulk calls it makes, and RSS growth.
 
-    .venv/bin/python -m benchmarks.libvirt
+    .venv/bin/python -m benchmarks.libvirt [--via-libvirtd]
 
 On libvirt's test driver with 10, 100 and 500 domains: the median time of one full
 collection (worker thread, snapshot, samples and rendering) against the median time of the
 same libvirt calls made directly, as a ratio. Then the exporter process's RSS after 10 and
-after 1,000 scrapes of /metrics.
+after 1,000 scrapes of /metrics. With `--via-libvirtd` the same node is served by the
+machine's libvirtd (`test+unix://`), so every call is a round trip as on a real host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 import urllib.request
@@ -24,6 +26,7 @@ from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 from exporter.metrics import render
 from harness.exporter import Exporter
 from harness.libvirt_node import node_xml
+from harness.libvirtd import exclusive_libvirtd
 
 RUNS = 30
 
@@ -69,10 +72,11 @@ def domains(count: int) -> dict[str, int]:
     return {f"vm{i:04d}": states[i % len(states)] for i in range(count)}
 
 
-def collection_ratio(count: int, tmp: Path) -> tuple[float, float]:
+def collection_ratio(count: int, tmp: Path, scheme: str = "test") -> tuple[float, float]:
+    """(bare, ours) median seconds; scheme `test+unix` goes through libvirtd."""
     path = tmp / f"node-{count}.xml"
     path.write_text(node_xml(domains(count)))
-    uri = f"test://{path}"
+    uri = f"{scheme}://{path}"
     conn = libvirt.open(uri)
     bare = median_seconds(lambda: bare_calls(conn))
 
@@ -127,6 +131,17 @@ def main() -> None:
             bare, ours = collection_ratio(count, Path(tmp))
             print(f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms | {ours / bare:.2f}x |")
         after_10, after_1000 = rss_growth(Path(tmp))
+    if "--via-libvirtd" in sys.argv:
+        print("\n## libvirt (test driver through libvirtd, test+unix://)\n")
+        print("| domains | bare libvirt calls | full collection + render | ratio |")
+        print("|---:|---:|---:|---:|")
+        with tempfile.TemporaryDirectory() as tmp, exclusive_libvirtd(Path(tmp)):
+            for count in (10, 100, 500):
+                bare, ours = collection_ratio(count, Path(tmp), "test+unix")
+                print(
+                    f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms |"
+                    f" {ours / bare:.2f}x |"
+                )
     print(
         f"\nExporter RSS with 100 domains: {after_10 / 1024:.1f} MiB after 10 scrapes,"
         f" {after_1000 / 1024:.1f} MiB after 1,000 ({(after_1000 - after_10) / 1024:+.1f} MiB)."

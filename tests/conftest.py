@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from harness.libvirtd import Libvirtd, exclusive_libvirtd
 from harness.process import refusing_peers
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests run 300 examples each; `make unit` loads the "quick" profile
+# (--hypothesis-profile=quick), 30 each, which keeps the loop under a minute.
+settings.register_profile("thorough", max_examples=300)
+settings.register_profile("quick", max_examples=30)
+settings.load_profile("thorough")
 
 PEER_FIXTURES: set[Callable[..., object]] = set()
 F = TypeVar("F", bound=Callable[..., object])

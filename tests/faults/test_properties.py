@@ -22,7 +22,8 @@ from exporter.metrics import SampleSet
 from exporter.webconfig import WebConfig, load_web_config
 from exporter.yamlfile import parse_yaml
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Examples per test: the loaded profile's (tests/conftest.py: 300, `make unit` 30).
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # YAML-ish text: the characters that make YAML structure, plus anything.
 yamlish = st.text(

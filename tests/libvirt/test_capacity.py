@@ -7,6 +7,8 @@ per-domain fallback, as it would on any driver whose bulk stats are partial.
 
 from __future__ import annotations
 
+import copy
+import json
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -16,10 +18,20 @@ from typing import Any
 import libvirt
 import pytest
 
+from exporter import families as fam
 from exporter.blocking import WorkerPool
-from exporter.collectors.libvirt import Domain, LibvirtCollector, LibvirtTarget, PerDomainFallback
+from exporter.collectors.libvirt import (
+    Domain,
+    LibvirtCollector,
+    LibvirtTarget,
+    PerDomainFallback,
+    Snapshot,
+    snapshot_samples,
+)
 from exporter.metrics import SampleSet, render
 from harness import exposition
+
+QEMU_SNAPSHOTS = Path(__file__).parent / "data" / "qemu-snapshots.json"
 
 # name: (state, vCPUs current/maximum, memory KiB, has devices)
 DOMAINS: dict[str, tuple[int, int, int, int, bool]] = {
@@ -220,3 +232,75 @@ def test_groups_the_bulk_stats_carry_are_not_asked_again(state: int) -> None:
     domain = Domain("vm", "uuid", state, False, dict(stats))
     PerDomainFallback().fill(Untouchable(), domain, None)
     assert domain.stats == stats
+
+
+# --- The pure translation on snapshots recorded from real QEMU (tests/libvirt/record.py) ---
+def recorded() -> tuple[Snapshot, Snapshot]:
+    first, second = (Snapshot.from_dict(d) for d in json.loads(QEMU_SNAPSHOTS.read_text()))
+    return first, second
+
+
+def later(snapshot: Snapshot, seconds: float, **grown: float) -> Snapshot:
+    """`snapshot` `seconds` later, web01's stats grown (keys with _ for .)."""
+    out = copy.deepcopy(snapshot)
+    out.taken_at += seconds
+    dom = next(d for d in out.domains if d.name == "web01")
+    for key, amount in grown.items():
+        dom.stats[key.replace("_", ".")] += amount
+    return out
+
+
+def test_recorded_qemu_configuration_and_host() -> None:
+    first, _ = recorded()
+    out = snapshot_samples("kvm", first, None)
+    host = first.hostname
+    web = {"target": "kvm", "host": host, "vm": "web01"}
+    stats = next(d for d in first.domains if d.name == "web01").stats
+    assert out.value(fam.VM_VCPUS, **web) == stats["vcpu.current"] == 1
+    assert out.value(fam.VM_MEMORY, **web) == stats["balloon.maximum"] * 1024 == 64 * 1024**2
+    assert out.value(fam.VM_MEMORY_USED, **web) == stats["balloon.rss"] * 1024
+    # Shut off: configuration yes, usage no.
+    db = {**web, "vm": "db01"}
+    assert out.value(fam.VM_VCPUS, **db) == 1
+    assert out.value(fam.VM_MEMORY_USED, **db) is None
+    assert out.value(fam.VM_CPU_SECONDS, **db) is None
+    _model, _mib, cpus, mhz, nodes, sockets, cores, _threads = first.node_info or []
+    assert out.value(fam.HOST_CPUS, target="kvm", host=host) == cpus
+    assert out.value(fam.HOST_CPU_CAPACITY, target="kvm", host=host) == (
+        mhz * 1e6 * nodes * sockets * cores
+    )
+    assert out.value(fam.HOST_VMS, target="kvm", host=host, state="running") == 1
+    assert out.value(fam.HOST_VMS, target="kvm", host=host, state="stopped") == 1
+    # No rates without a window.
+    assert fam.VM_CPU_USAGE_RATIO not in out.series
+    assert fam.VM_DISK_READ_RATE not in out.series
+
+
+def test_recorded_qemu_rates_over_the_window() -> None:
+    first, _ = recorded()
+    second = later(
+        first,
+        2.0,
+        cpu_time=0.5e9,
+        block_0_rd_bytes=4096,
+        block_0_wr_bytes=8192,
+        net_0_rx_bytes=1000,
+        net_0_tx_bytes=3000,
+    )
+    out = snapshot_samples("kvm", second, first)
+    web = {"target": "kvm", "host": first.hostname, "vm": "web01"}
+    web01 = next(d for d in second.domains if d.name == "web01")
+    disk, nic = web01.stats["block.0.name"], web01.stats["net.0.name"]
+    assert out.value(fam.VM_CPU_USAGE_RATIO, **web) == pytest.approx(0.25)  # 0.5 s of 2 s, 1 vCPU
+    assert out.value(fam.VM_DISK_READ_RATE, **web, disk=disk) == 2048
+    assert out.value(fam.VM_DISK_WRITE_RATE, **web, disk=disk) == 4096
+    assert out.value(fam.VM_NET_RX_RATE, **web, interface=nic) == 500
+    assert out.value(fam.VM_NET_TX_RATE, **web, interface=nic) == 1500
+    # A counter that went backwards (the VM restarted) gives no rate, the counter stays.
+    reset = later(first, 2.0, block_0_rd_bytes=-1)
+    out = snapshot_samples("kvm", reset, first)
+    assert out.value(fam.VM_DISK_READ_RATE, **web, disk=disk) is None
+    assert out.value(fam.VM_DISK_READ_BYTES, **web, disk=disk) is not None
+    # More CPU than the vCPUs can give (clock skew between reads) is capped at 1.
+    busy = later(first, 1.0, cpu_time=1.5e9)
+    assert snapshot_samples("kvm", busy, first).value(fam.VM_CPU_USAGE_RATIO, **web) == 1
