@@ -26,7 +26,8 @@ WINDOW_NOTE = (
 VM_INFO = Family(
     "hypervisor_vm_info",
     "Always 1; identifies a VM. uuid is the libvirt domain UUID or the vSphere BIOS UUID"
-    " (config.uuid); cluster and datacenter are empty on libvirt.",
+    " (config.uuid); cluster and datacenter are empty on libvirt. OpenStack: uuid is the"
+    " instance id, cluster its availability zone, datacenter the target's region_name.",
     (*VM, "platform", "uuid", "cluster", "datacenter"),
 )
 VM_POWER_STATE = StateSet(
@@ -35,7 +36,10 @@ VM_POWER_STATE = StateSet(
         "VM power state as a state set, exactly one state is 1. libvirt: running and blocked"
         " and shutting down are running, shut off is stopped, pmsuspended is suspended."
         " vSphere: runtime.powerState poweredOn/poweredOff/suspended; unknown while the VM's"
-        " host is disconnected or not responding (vCenter's state is then stale).",
+        " host is disconnected or not responding (vCenter's state is then stale)."
+        " OpenStack: Nova's power_state, RUNNING running, SHUTDOWN stopped, PAUSED paused,"
+        " SUSPENDED suspended, CRASHED crashed, NOSTATE (the hypervisor does not know the"
+        " instance) unknown.",
         (*VM, "state"),
     ),
     POWER_STATES,
@@ -75,7 +79,9 @@ VM_AUTOSTART_ENABLED = Family(
     "1 when the platform will start this VM when its host boots. libvirt:"
     " virDomainGetAutostart. vSphere: the host's autostart defaults are enabled and the VM"
     " is in the host's powerInfo with startAction powerOn, or systemDefault while the"
-    " defaults say powerOn.",
+    " defaults say powerOn. OpenStack: Nova's vm_state is active (Nova expects the"
+    " instance to run; resume_guests_state_on_host_boot decides whether nova-compute"
+    " starts it after a host boot).",
     VM,
 )
 VM_AUTOSTART_ORDER = Family(
@@ -149,13 +155,15 @@ VM_VCPUS = Family(
     "hypervisor_vm_vcpus",
     "Virtual CPUs the VM has (configured, whether or not it runs). libvirt: bulk stats"
     " vcpu.current, or virDomainGetInfo nrVirtCpu where the driver's bulk stats lack the"
-    " vcpu group. vSphere: config.hardware.numCPU.",
+    " vcpu group. vSphere: config.hardware.numCPU. OpenStack: the flavor's vcpus (embedded"
+    " in the server from compute microversion 2.47).",
     VM,
 )
 VM_MEMORY = Family(
     "hypervisor_vm_memory_bytes",
     "Memory configured for the VM in bytes. libvirt: the domain's <memory> (bulk stats"
-    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB.",
+    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB."
+    " OpenStack: the flavor's ram (from compute microversion 2.47).",
     VM,
 )
 VM_CPU_USAGE_RATIO = Family(
@@ -243,14 +251,17 @@ VM_NET_TX_BYTES = Family(
 HOST_INFO = Family(
     "hypervisor_host_info",
     "Always 1; identifies a hypervisor host. version is the hypervisor's (QEMU or ESXi)"
-    " version; cluster is empty on libvirt.",
+    " version; cluster is empty on libvirt. OpenStack: one per nova-compute service,"
+    " cluster its availability zone, version the hypervisor's (hypervisor_version).",
     (*HOST, "platform", "cluster", "version"),
 )
 HOST_CONNECTION_STATE = StateSet(
     Family(
         "hypervisor_host_connection_state",
         "Host connection state as a state set. vSphere: runtime.connectionState. libvirt:"
-        " connected while the target's connection answers.",
+        " connected while the target's connection answers. OpenStack: the host's"
+        " nova-compute service, up connected, down not_responding, forced down"
+        " disconnected.",
         (*HOST, "state"),
     ),
     CONNECTION_STATES,
@@ -258,7 +269,8 @@ HOST_CONNECTION_STATE = StateSet(
 HOST_MAINTENANCE_MODE = Family(
     "hypervisor_host_maintenance_mode",
     "1 when the host is in maintenance mode (vSphere runtime.inMaintenanceMode). libvirt has"
-    " no maintenance mode and does not report it.",
+    " no maintenance mode and does not report it. OpenStack: the host's nova-compute"
+    " service is disabled (the scheduler places nothing there).",
     HOST,
 )
 HOST_BOOT_TIMESTAMP = Family(
@@ -284,7 +296,9 @@ HOST_MEMORY_USAGE_RATIO = Family(
 HOST_MEMORY_TOTAL = Family(
     "hypervisor_host_memory_bytes",
     "Physical memory of the host in bytes. libvirt: node memory stats total, or nodeinfo"
-    " memory where the driver has no memory stats. vSphere: summary.hardware.memorySize.",
+    " memory where the driver has no memory stats. vSphere: summary.hardware.memorySize."
+    " OpenStack: the hypervisor's memory_mb, where the compute API reports it"
+    " (microversions up to 2.87).",
     HOST,
 )
 HOST_AUTOSTART_ENABLED = Family(
@@ -312,7 +326,8 @@ HOST_PACKET_LOSS_RATIO = Family(
 HOST_CPUS = Family(
     "hypervisor_host_cpus",
     "Logical CPUs (hardware threads) of the host. libvirt: nodeinfo cpus (active CPUs)."
-    " vSphere: summary.hardware.numCpuThreads.",
+    " vSphere: summary.hardware.numCpuThreads. OpenStack: the hypervisor's vcpus, where the"
+    " compute API reports it (microversions up to 2.87).",
     HOST,
 )
 HOST_CPU_CAPACITY = Family(
@@ -529,6 +544,64 @@ ISCSI_CONNECTION_UP = Family(
     " class/iscsi_connection/connectionN:C/state; connection is N:C. Absent on kernels"
     " before 5.7, which do not report a connection's state.",
     (T, "session", "connection"),
+)
+
+
+# --- OpenStack ---------------------------------------------------------------------------
+OPENSTACK_NOTE = (
+    " From Nova's servers of all projects (GET /servers/detail, admin view); host is the"
+    " instance's compute host (OS-EXT-SRV-ATTR:host), empty for an instance never placed."
+)
+OPENSTACK_SERVER_VM_STATE = Family(
+    "hypervisor_openstack_server_vm_state",
+    "Always 1, one series per instance: Nova's vm_state (OS-EXT-STS:vm_state), what the"
+    " instance should be: active (running), stopped, paused, suspended, shelved,"
+    " shelved_offloaded, rescued, resized, error, building, soft_deleted." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_TASK_STATE = Family(
+    "hypervisor_openstack_server_task_state",
+    "Always 1, present only while Nova runs a task on the instance: its task_state"
+    " (OS-EXT-STS:task_state: spawning, powering-on, rebooting, migrating, ...)." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_IMAGE_ACTIVE = Family(
+    "hypervisor_openstack_server_image_active",
+    "For instances not running only: 1 when the Glance image the instance booted from is"
+    " active, 0 when it is not (deactivated, queued, killed, pending_delete) or Glance no"
+    " longer has it; image is the image's name, or its id where Glance has none. Absent"
+    " for instances booted from a volume. A rebuild, an evacuation or an unshelve needs"
+    " the image." + OPENSTACK_NOTE,
+    (*VM, "image"),
+)
+OPENSTACK_COMPUTE_SERVICE_UP = Family(
+    "hypervisor_openstack_compute_service_up",
+    "1 when the host's nova-compute service reports up (it reported to Nova within"
+    " service_down_time, 60 s by default; GET /os-services state), 0 when down. A down"
+    " service also makes hypervisor_host_connection_state not_responding, or disconnected"
+    " where it is forced down.",
+    HOST,
+)
+OPENSTACK_COMPUTE_SERVICE_FORCED_DOWN = Family(
+    "hypervisor_openstack_compute_service_forced_down",
+    "1 when an operator or a fencing tool forced the host's nova-compute service down"
+    " (GET /os-services forced_down), so that its instances may be evacuated.",
+    HOST,
+)
+OPENSTACK_AGENT = (*HOST, "agent_type")
+OPENSTACK_AGENT_UP = Family(
+    "hypervisor_openstack_agent_up",
+    "1 when the Neutron agent of this type on this host is alive (it reported within"
+    " Neutron's agent_down_time, 75 s by default; GET /v2.0/agents alive), else 0."
+    " agent_type is Neutron's (Open vSwitch agent, Linux bridge agent, DHCP agent, L3"
+    " agent, Metadata agent, ...). Absent where the catalog has no network service.",
+    OPENSTACK_AGENT,
+)
+OPENSTACK_AGENT_ADMIN_STATE_UP = Family(
+    "hypervisor_openstack_agent_admin_state_up",
+    "1 when the Neutron agent is administratively enabled (admin_state_up), 0 when an"
+    " operator disabled it.",
+    OPENSTACK_AGENT,
 )
 
 
