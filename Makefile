@@ -29,7 +29,7 @@ lint:
 
 # The quick loop: under a minute, starts no peer (tests that start one are marked slow).
 unit:
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" --hypothesis-profile=quick $(PYTEST_ARGS)
 
 bench:
 	$(PY) -m benchmarks.run

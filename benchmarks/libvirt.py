@@ -1,17 +1,19 @@
 """libvirt collector: collection time against the bare bulk calls it makes, and RSS growth.
 
-    .venv/bin/python -m benchmarks.libvirt
+    .venv/bin/python -m benchmarks.libvirt [--via-libvirtd | --libvirtd-only]
 
 On libvirt's test driver with 10, 100 and 500 domains: the median time of one full
 collection (worker thread, snapshot, samples and rendering) against the median time of the
 same libvirt calls made directly, as a ratio. Then the exporter process's RSS after 10 and
-after 1,000 scrapes of /metrics.
+after 1,000 scrapes of /metrics. With `--via-libvirtd` the same node is served by the
+machine's libvirtd (`test+unix://`), so every call is a round trip as on a real host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 import urllib.request
@@ -24,25 +26,34 @@ from exporter.collectors.libvirt import LibvirtCollector, LibvirtTarget
 from exporter.metrics import render
 from harness.exporter import Exporter
 from harness.libvirt_node import node_xml
+from harness.libvirtd import exclusive_libvirtd
 
 RUNS = 30
 
 
 def bare_calls(conn: libvirt.virConnect) -> None:
-    """The libvirt calls one collection makes, with nothing around them."""
+    """The libvirt calls one collection makes, with nothing around them: the bulk calls,
+    each domain's XML, the per-domain calls the test driver needs for the groups its bulk
+    stats lack (virDomainGetInfo; these domains have no disks or NICs), pools and volumes,
+    node info."""
     {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
-    for dom, stats in conn.getAllDomainStats(
+    for dom, _stats in conn.getAllDomainStats(
         libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BALLOON
+        | libvirt.VIR_DOMAIN_STATS_VCPU
         | libvirt.VIR_DOMAIN_STATS_BLOCK
         | libvirt.VIR_DOMAIN_STATS_INTERFACE,
         libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT,
     ):
         dom.name(), dom.UUIDString()
-        if stats.get("state.state") in (1, 2, 4):
-            dom.XMLDesc(0)
+        dom.XMLDesc(0)
+        dom.info()
     for pool in conn.listAllStoragePools():
         pool.name(), pool.info()
+        for vol in pool.listAllVolumes():
+            vol.name(), vol.path(), vol.info()
     conn.getCPUStats(-1, 0)
+    conn.getInfo()
 
 
 def median_seconds(fn: object, runs: int = RUNS) -> float:
@@ -61,10 +72,11 @@ def domains(count: int) -> dict[str, int]:
     return {f"vm{i:04d}": states[i % len(states)] for i in range(count)}
 
 
-def collection_ratio(count: int, tmp: Path) -> tuple[float, float]:
+def collection_ratio(count: int, tmp: Path, scheme: str = "test") -> tuple[float, float]:
+    """(bare, ours) median seconds; scheme `test+unix` goes through libvirtd."""
     path = tmp / f"node-{count}.xml"
     path.write_text(node_xml(domains(count)))
-    uri = f"test://{path}"
+    uri = f"{scheme}://{path}"
     conn = libvirt.open(uri)
     bare = median_seconds(lambda: bare_calls(conn))
 
@@ -111,6 +123,13 @@ def rss_growth(tmp: Path, scrapes: int = 1000) -> tuple[int, int]:
 
 def main() -> None:
     libvirt.registerErrorHandler(lambda _c, _e: None, None)
+    if "--libvirtd-only" not in sys.argv:
+        in_process()
+    if "--via-libvirtd" in sys.argv or "--libvirtd-only" in sys.argv:
+        via_libvirtd()
+
+
+def in_process() -> None:
     print("## libvirt (test driver)\n")
     print("| domains | bare libvirt calls | full collection + render | ratio |")
     print("|---:|---:|---:|---:|")
@@ -123,6 +142,16 @@ def main() -> None:
         f"\nExporter RSS with 100 domains: {after_10 / 1024:.1f} MiB after 10 scrapes,"
         f" {after_1000 / 1024:.1f} MiB after 1,000 ({(after_1000 - after_10) / 1024:+.1f} MiB)."
     )
+
+
+def via_libvirtd() -> None:
+    print("\n## libvirt (test driver through libvirtd, test+unix://)\n")
+    print("| domains | bare libvirt calls | full collection + render | ratio |")
+    print("|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp, exclusive_libvirtd(Path(tmp)):
+        for count in (10, 100, 500):
+            bare, ours = collection_ratio(count, Path(tmp), "test+unix")
+            print(f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms | {ours / bare:.2f}x |")
 
 
 if __name__ == "__main__":

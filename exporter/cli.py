@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{config.source}: OK, {len(config.targets)} targets: {kinds}")
         return 0
 
-    from exporter.server import serve
+    from exporter.server import EventLoop, serve
 
-    code = asyncio.run(serve(args, config, web_config, host, port))
+    with asyncio.Runner(loop_factory=EventLoop) as runner:
+        code = runner.run(serve(args, config, web_config, host, port))
     # Worker threads may still sit in a hung library call (a silent peer): they are daemons,
     # but C libraries (librados) may hold the interpreter's exit; nothing is left to do.
     logging.shutdown()

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporter.collectors import Kind, kinds
 from exporter.targets import Problem, Secret, TargetConfig, read_secret_file
+from exporter.yamlfile import ConfigError, parse_yaml, read_yaml
+
+__all__ = ["Config", "ConfigError", "TargetConfig", "load_config", "parse_config"]
 
 EMBEDDED_DEFAULT = """\
 # Embedded demo: libvirt's built-in test hypervisor, present on every machine with libvirt.
@@ -30,10 +31,6 @@ targets:
     kind: libvirt
     uri: test:///default
 """
-
-
-class ConfigError(Exception):
-    """A config the exporter refuses; the message names the file, target and key."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +51,15 @@ def load_config(path: str | None) -> Config:
     """Loads and validates the config at `path`, or the embedded default when None."""
     if path is None:
         return parse_config(EMBEDDED_DEFAULT, "<embedded default>")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
-    return parse_config(text, path)
+    return _parse_document(read_yaml(path, "config file"), path)
 
 
-def parse_config(text: str, source: str) -> Config:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{source}: not valid YAML{at}: {getattr(err, 'problem', err)}") from None
+def parse_config(text: str | bytes, source: str) -> Config:
+    """The config in `text`; every problem of it in one ConfigError."""
+    return _parse_document(parse_yaml(text, source), source)
+
+
+def _parse_document(document: Any, source: str) -> Config:
     errors: list[str] = []
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: must be a mapping with a 'targets' list")
@@ -154,11 +146,30 @@ def _parse_target(
                 problem(from_file, f"one of {from_file}, {from_env} or {inline} is required")
         elif key not in raw:
             problem(key, f"required for kind {kind_name}")
-    if len(errors) > before:
+    # Validate even when some keys are wrong, so one run lists every problem: wrong or
+    # missing keys get a placeholder and their validation messages are left out (the key
+    # already has its problem).
+    reported = {line for line in errors[before:]}
+    bad_keys = {key for key in fields if any(f"key {key!r}" in line for line in reported)}
+    complete = len(errors) == before
+    for key, f in fields.items():
+        if key not in values and f.default is dataclasses.MISSING:
+            values[key] = "" if hints[key] is str else None
+    if not isinstance(values.get("name"), str):
+        values["name"] = ""
+
+    def later_problem(key: str, message: str) -> None:
+        if key not in bad_keys:
+            problem(key, message)
+
+    try:
+        target = cls(**values)
+        target.validate(later_problem)
+    except Exception:  # placeholders a validate() did not expect: the keys are reported
+        if complete:
+            raise
         return None
-    target = cls(**values)
-    target.validate(problem)
-    return None if len(errors) > before else target
+    return target if complete and len(errors) == before else None
 
 
 _INVALID = object()
@@ -175,7 +186,12 @@ def _convert(value: Any, annotation: Any, key: str, problem: Problem) -> Any:
     if bool in options and isinstance(value, bool):
         return value
     if float in options and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            digits = int(int(value).bit_length() * 0.30103) + 1
+            problem(key, f"must be a number Python can hold, got one of about {digits} digits")
+            return _INVALID
     names = " or ".join(
         {str: "a string", bool: "true or false", float: "a number"}.get(o, "null") for o in options
     )
@@ -201,10 +217,20 @@ def _parse_secret(field: str, raw: Mapping[str, Any], problem: Problem) -> Secre
         if value not in os.environ:
             problem(key, f"environment variable {value} is not set")
             return None
+        if not os.environ[value]:
+            problem(key, f"environment variable {value} is empty")
+            return None
         return Secret(f"{key} {value}", os.environ[value])
     path = Path(value)
     try:
-        return Secret(f"{key} {value}", read_secret_file(path), path)
+        secret = read_secret_file(path)
     except OSError as err:
         problem(key, f"cannot read {value}: {err.strerror}")
         return None
+    except ValueError:
+        problem(key, f"{value} is not UTF-8 text")
+        return None
+    if not secret:
+        problem(key, f"{value} is empty")
+        return None
+    return Secret(f"{key} {value}", secret, path)

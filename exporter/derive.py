@@ -11,6 +11,22 @@ def counter_delta(current: float, previous: float) -> float | None:
     return delta if delta >= 0 else None
 
 
+def rate(current: float, previous: float, seconds: float) -> float | None:
+    """Per-second growth of a counter over a window; None after a reset or without a window."""
+    delta = counter_delta(current, previous)
+    if delta is None or seconds <= 0:
+        return None
+    return delta / seconds
+
+
+def usage_ratio(used_seconds: float, wall_seconds: float, capacity: float) -> float | None:
+    """Share of `capacity` CPUs busy over a window, 0..1 (capped: hypervisor threads outside
+    the vCPUs can push the raw figure over 1)."""
+    if wall_seconds <= 0 or capacity <= 0 or used_seconds < 0:
+        return None
+    return min(1.0, used_seconds / (wall_seconds * capacity))
+
+
 def packet_loss_ratio(packets: float, dropped: float) -> float:
     """dropped / (packets + dropped) over a window; 0 when nothing moved (no loss seen)."""
     total = packets + dropped

@@ -26,7 +26,8 @@ WINDOW_NOTE = (
 VM_INFO = Family(
     "hypervisor_vm_info",
     "Always 1; identifies a VM. uuid is the libvirt domain UUID or the vSphere BIOS UUID"
-    " (config.uuid); cluster and datacenter are empty on libvirt.",
+    " (config.uuid); cluster and datacenter are empty on libvirt. OpenStack: uuid is the"
+    " instance id, cluster its availability zone, datacenter the target's region_name.",
     (*VM, "platform", "uuid", "cluster", "datacenter"),
 )
 VM_POWER_STATE = StateSet(
@@ -35,7 +36,10 @@ VM_POWER_STATE = StateSet(
         "VM power state as a state set, exactly one state is 1. libvirt: running and blocked"
         " and shutting down are running, shut off is stopped, pmsuspended is suspended."
         " vSphere: runtime.powerState poweredOn/poweredOff/suspended; unknown while the VM's"
-        " host is disconnected or not responding (vCenter's state is then stale).",
+        " host is disconnected or not responding (vCenter's state is then stale)."
+        " OpenStack: Nova's power_state, RUNNING running, SHUTDOWN stopped, PAUSED paused,"
+        " SUSPENDED suspended, CRASHED crashed, NOSTATE (the hypervisor does not know the"
+        " instance) unknown.",
         (*VM, "state"),
     ),
     POWER_STATES,
@@ -75,7 +79,9 @@ VM_AUTOSTART_ENABLED = Family(
     "1 when the platform will start this VM when its host boots. libvirt:"
     " virDomainGetAutostart. vSphere: the host's autostart defaults are enabled and the VM"
     " is in the host's powerInfo with startAction powerOn, or systemDefault while the"
-    " defaults say powerOn.",
+    " defaults say powerOn. OpenStack: Nova's vm_state is active (Nova expects the"
+    " instance to run; resume_guests_state_on_host_boot decides whether nova-compute"
+    " starts it after a host boot).",
     VM,
 )
 VM_AUTOSTART_ORDER = Family(
@@ -145,18 +151,117 @@ VM_NET_TX_DROPS = Family(
     "counter",
 )
 
+VM_VCPUS = Family(
+    "hypervisor_vm_vcpus",
+    "Virtual CPUs the VM has (configured, whether or not it runs). libvirt: bulk stats"
+    " vcpu.current, or virDomainGetInfo nrVirtCpu where the driver's bulk stats lack the"
+    " vcpu group. vSphere: config.hardware.numCPU. OpenStack: the flavor's vcpus (embedded"
+    " in the server from compute microversion 2.47).",
+    VM,
+)
+VM_MEMORY = Family(
+    "hypervisor_vm_memory_bytes",
+    "Memory configured for the VM in bytes. libvirt: the domain's <memory> (bulk stats"
+    " balloon.maximum, or virDomainGetInfo maxMem). vSphere: config.hardware.memoryMB."
+    " OpenStack: the flavor's ram (from compute microversion 2.47).",
+    VM,
+)
+VM_CPU_USAGE_RATIO = Family(
+    "hypervisor_vm_cpu_usage_ratio",
+    "CPU the VM used as a share of its vCPUs' capacity, 0..1, running VMs only. libvirt:"
+    " growth of the vCPU threads' time (bulk stats vcpu.N.time summed; virDomainGetInfo"
+    " cpuTime where the driver's bulk stats lack the vcpu group) / (window x vCPUs),"
+    " capped at 1. vSphere: cpu.usage.average (percent of the VM's vCPU capacity) / 100."
+    + WINDOW_NOTE,
+    VM,
+)
+VM_CPU_SECONDS = Family(
+    "hypervisor_vm_cpu_seconds_total",
+    "CPU time the VM's vCPUs used since it started, all together (libvirt bulk stats"
+    " vcpu.N.time summed, or virDomainGetInfo cpuTime where the driver's bulk stats lack"
+    " the vcpu group). Absent on vSphere, which keeps no such counter.",
+    VM,
+    "counter",
+)
+VM_MEMORY_USED = Family(
+    "hypervisor_vm_memory_used_bytes",
+    "Host memory backing the VM, running VMs only. libvirt: the QEMU process's resident"
+    " memory (bulk stats balloon.rss; absent on drivers without it, such as the test"
+    " driver). vSphere: mem.consumed.average (host memory consumed by the VM, shared pages"
+    " counted once per VM), KiB x 1024.",
+    VM,
+)
+VM_DISK = (*VM, "disk")
+VM_DISK_READ_RATE = Family(
+    "hypervisor_vm_disk_read_bytes_per_second",
+    "Bytes per second the VM read from a disk. libvirt: growth of block rd.bytes (bulk"
+    " stats, or virDomainBlockStats where the driver's bulk stats lack the block group)"
+    " over the window; disk is the target device (vda). vSphere: virtualDisk.read.average"
+    " KiB/s x 1024; disk is the device's scsiN:M." + WINDOW_NOTE,
+    VM_DISK,
+)
+VM_DISK_WRITE_RATE = Family(
+    "hypervisor_vm_disk_write_bytes_per_second",
+    "Bytes per second the VM wrote to a disk. libvirt: growth of block wr.bytes over the"
+    " window. vSphere: virtualDisk.write.average KiB/s x 1024." + WINDOW_NOTE,
+    VM_DISK,
+)
+VM_DISK_READ_BYTES = Family(
+    "hypervisor_vm_disk_read_bytes_total",
+    "Bytes the VM read from a disk since it started (libvirt block rd.bytes). Absent on vSphere.",
+    VM_DISK,
+    "counter",
+)
+VM_DISK_WRITE_BYTES = Family(
+    "hypervisor_vm_disk_write_bytes_total",
+    "Bytes the VM wrote to a disk since it started (libvirt block wr.bytes). Absent on vSphere.",
+    VM_DISK,
+    "counter",
+)
+VM_NIC = (*VM, "interface")
+VM_NET_RX_RATE = Family(
+    "hypervisor_vm_network_receive_bytes_per_second",
+    "Bytes per second the VM's interface received. libvirt: growth of net rx.bytes (bulk"
+    " stats, or virDomainInterfaceStats where the driver's bulk stats lack the interface"
+    " group) over the window; interface is the host side device (vnet0). vSphere:"
+    " net.bytesRx.average KiB/s x 1024 per virtual NIC (its device key)." + WINDOW_NOTE,
+    VM_NIC,
+)
+VM_NET_TX_RATE = Family(
+    "hypervisor_vm_network_transmit_bytes_per_second",
+    "Bytes per second the VM's interface sent. libvirt: growth of net tx.bytes over the"
+    " window. vSphere: net.bytesTx.average KiB/s x 1024." + WINDOW_NOTE,
+    VM_NIC,
+)
+VM_NET_RX_BYTES = Family(
+    "hypervisor_vm_network_receive_bytes_total",
+    "Bytes the VM's interface received since it was created (libvirt net rx.bytes). Absent"
+    " on vSphere.",
+    VM_NIC,
+    "counter",
+)
+VM_NET_TX_BYTES = Family(
+    "hypervisor_vm_network_transmit_bytes_total",
+    "Bytes the VM's interface sent since it was created (libvirt net tx.bytes). Absent on vSphere.",
+    VM_NIC,
+    "counter",
+)
+
 # --- Hosts -------------------------------------------------------------------------------
 HOST_INFO = Family(
     "hypervisor_host_info",
     "Always 1; identifies a hypervisor host. version is the hypervisor's (QEMU or ESXi)"
-    " version; cluster is empty on libvirt.",
+    " version; cluster is empty on libvirt. OpenStack: one per nova-compute service,"
+    " cluster its availability zone, version the hypervisor's (hypervisor_version).",
     (*HOST, "platform", "cluster", "version"),
 )
 HOST_CONNECTION_STATE = StateSet(
     Family(
         "hypervisor_host_connection_state",
         "Host connection state as a state set. vSphere: runtime.connectionState. libvirt:"
-        " connected while the target's connection answers.",
+        " connected while the target's connection answers. OpenStack: the host's"
+        " nova-compute service, up connected, down not_responding, forced down"
+        " disconnected.",
         (*HOST, "state"),
     ),
     CONNECTION_STATES,
@@ -164,7 +269,8 @@ HOST_CONNECTION_STATE = StateSet(
 HOST_MAINTENANCE_MODE = Family(
     "hypervisor_host_maintenance_mode",
     "1 when the host is in maintenance mode (vSphere runtime.inMaintenanceMode). libvirt has"
-    " no maintenance mode and does not report it.",
+    " no maintenance mode and does not report it. OpenStack: the host's nova-compute"
+    " service is disabled (the scheduler places nothing there).",
     HOST,
 )
 HOST_BOOT_TIMESTAMP = Family(
@@ -189,7 +295,10 @@ HOST_MEMORY_USAGE_RATIO = Family(
 )
 HOST_MEMORY_TOTAL = Family(
     "hypervisor_host_memory_bytes",
-    "Physical memory of the host in bytes.",
+    "Physical memory of the host in bytes. libvirt: node memory stats total, or nodeinfo"
+    " memory where the driver has no memory stats. vSphere: summary.hardware.memorySize."
+    " OpenStack: the hypervisor's memory_mb, where the compute API reports it"
+    " (microversions up to 2.87).",
     HOST,
 )
 HOST_AUTOSTART_ENABLED = Family(
@@ -214,6 +323,28 @@ HOST_PACKET_LOSS_RATIO = Family(
     (*HOST, "interface"),
 )
 
+HOST_CPUS = Family(
+    "hypervisor_host_cpus",
+    "Logical CPUs (hardware threads) of the host. libvirt: nodeinfo cpus (active CPUs)."
+    " vSphere: summary.hardware.numCpuThreads. OpenStack: the hypervisor's vcpus, where the"
+    " compute API reports it (microversions up to 2.87).",
+    HOST,
+)
+HOST_CPU_CAPACITY = Family(
+    "hypervisor_host_cpu_capacity_hertz",
+    "CPU capacity of the host as vCenter counts it: clock rate x physical cores"
+    " (hyperthreads not counted). vSphere: summary.hardware.cpuMhz x numCpuCores. libvirt:"
+    " nodeinfo mhz x nodes x sockets x cores; on Linux nodeinfo's clock is the current one"
+    " of the first CPU, so frequency scaling moves it.",
+    HOST,
+)
+HOST_VMS = Family(
+    "hypervisor_host_vms",
+    "VMs on the host in each power state (the states of hypervisor_vm_power_state; 0 where"
+    " none is in that state).",
+    (*HOST, "state"),
+)
+
 # --- Datastores and storage pools --------------------------------------------------------
 DATASTORE = (T, "datastore")
 DATASTORE_CAPACITY = Family(
@@ -230,6 +361,22 @@ DATASTORE_ACCESSIBLE = Family(
     "hypervisor_datastore_accessible",
     "1 when the datastore is accessible (vSphere summary.accessible) or the libvirt pool is"
     " running.",
+    DATASTORE,
+)
+
+DATASTORE_PROVISIONED = Family(
+    "hypervisor_datastore_provisioned_bytes",
+    "Bytes promised to what the datastore holds, thin disks at their full size: can exceed"
+    " capacity (overcommit). vSphere: summary.capacity - summary.freeSpace +"
+    " summary.uncommitted. libvirt: the sum of the pool's volumes' capacity (virtual"
+    " size), running pools only.",
+    DATASTORE,
+)
+DATASTORE_VMS = Family(
+    "hypervisor_datastore_vms",
+    "VMs with at least one disk on the datastore. vSphere: the datastore's vm list."
+    " libvirt: domains (running or not) with a disk whose source is one of the pool's"
+    " volumes, by path or by <source pool=...>; running pools only.",
     DATASTORE,
 )
 
@@ -400,6 +547,64 @@ ISCSI_CONNECTION_UP = Family(
 )
 
 
+# --- OpenStack ---------------------------------------------------------------------------
+OPENSTACK_NOTE = (
+    " From Nova's servers of all projects (GET /servers/detail, admin view); host is the"
+    " instance's compute host (OS-EXT-SRV-ATTR:host), empty for an instance never placed."
+)
+OPENSTACK_SERVER_VM_STATE = Family(
+    "hypervisor_openstack_server_vm_state",
+    "Always 1, one series per instance: Nova's vm_state (OS-EXT-STS:vm_state), what the"
+    " instance should be: active (running), stopped, paused, suspended, shelved,"
+    " shelved_offloaded, rescued, resized, error, building, soft_deleted." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_TASK_STATE = Family(
+    "hypervisor_openstack_server_task_state",
+    "Always 1, present only while Nova runs a task on the instance: its task_state"
+    " (OS-EXT-STS:task_state: spawning, powering-on, rebooting, migrating, ...)." + OPENSTACK_NOTE,
+    (*VM, "state"),
+)
+OPENSTACK_SERVER_IMAGE_ACTIVE = Family(
+    "hypervisor_openstack_server_image_active",
+    "For instances not running only: 1 when the Glance image the instance booted from is"
+    " active, 0 when it is not (deactivated, queued, killed, pending_delete) or Glance no"
+    " longer has it; image is the image's name, or its id where Glance has none. Absent"
+    " for instances booted from a volume. A rebuild, an evacuation or an unshelve needs"
+    " the image." + OPENSTACK_NOTE,
+    (*VM, "image"),
+)
+OPENSTACK_COMPUTE_SERVICE_UP = Family(
+    "hypervisor_openstack_compute_service_up",
+    "1 when the host's nova-compute service reports up (it reported to Nova within"
+    " service_down_time, 60 s by default; GET /os-services state), 0 when down. A down"
+    " service also makes hypervisor_host_connection_state not_responding, or disconnected"
+    " where it is forced down.",
+    HOST,
+)
+OPENSTACK_COMPUTE_SERVICE_FORCED_DOWN = Family(
+    "hypervisor_openstack_compute_service_forced_down",
+    "1 when an operator or a fencing tool forced the host's nova-compute service down"
+    " (GET /os-services forced_down), so that its instances may be evacuated.",
+    HOST,
+)
+OPENSTACK_AGENT = (*HOST, "agent_type")
+OPENSTACK_AGENT_UP = Family(
+    "hypervisor_openstack_agent_up",
+    "1 when the Neutron agent of this type on this host is alive (it reported within"
+    " Neutron's agent_down_time, 75 s by default; GET /v2.0/agents alive), else 0."
+    " agent_type is Neutron's (Open vSwitch agent, Linux bridge agent, DHCP agent, L3"
+    " agent, Metadata agent, ...). Absent where the catalog has no network service.",
+    OPENSTACK_AGENT,
+)
+OPENSTACK_AGENT_ADMIN_STATE_UP = Family(
+    "hypervisor_openstack_agent_admin_state_up",
+    "1 when the Neutron agent is administratively enabled (admin_state_up), 0 when an"
+    " operator disabled it.",
+    OPENSTACK_AGENT,
+)
+
+
 # --- The exporter itself -----------------------------------------------------------------
 TARGET = (T, "kind")
 TARGET_UP = Family(
@@ -415,6 +620,14 @@ TARGET_SCRAPE_DURATION = Family(
 TARGET_COLLECTION_ERRORS = Family(
     "hypervisor_target_collection_errors_total",
     "Collections of this target that failed or timed out since the exporter started.",
+    TARGET,
+    "counter",
+)
+TARGET_DUPLICATE_SERIES = Family(
+    "hypervisor_target_duplicate_series_dropped_total",
+    "Series that collections of this target produced more than once (same family and label"
+    " values) since the exporter started; the first of each was kept, the others dropped and"
+    " logged with their families. Above 0 means a collector bug or a platform quirk.",
     TARGET,
     "counter",
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -21,18 +22,43 @@ LEVELS = {
 }
 REDACTED = "<redacted>"
 
-_secrets: set[str] = set()
+# Every secret value ever seen (rotated password files add theirs), newest last; bounded.
+_secrets: dict[str, None] = {}
+_long: list[str] = []  # longest first, so a secret containing another goes whole
+_short_pattern: re.Pattern[str] | None = None
+MAX_SECRETS = 1000
+# Secrets of 1-3 characters would mangle any text if replaced wherever they occur ("ab" in
+# "about"); they are replaced where they stand alone, between non-alphanumeric characters
+# (`password=ab;`, `'ab'`), which is how a server echoes a credential back.
+SHORT = 4
 
 
 def register_secrets(values: Iterable[str]) -> None:
-    """Values that must never be printed; short ones are ignored to avoid mangling text."""
-    _secrets.update(v for v in values if len(v) >= 4)
+    """Values that must never be printed: every log line and every error shown is scrubbed."""
+    global _short_pattern, _long
+    changed = False
+    for value in values:
+        if value and value not in _secrets:
+            _secrets[value] = None
+            changed = True
+    while len(_secrets) > MAX_SECRETS:
+        del _secrets[next(iter(_secrets))]
+    if changed:
+        _long = sorted((v for v in _secrets if len(v) >= SHORT), key=len, reverse=True)
+        short = sorted((v for v in _secrets if len(v) < SHORT), key=len, reverse=True)
+        _short_pattern = (
+            re.compile("(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, short)) + ")(?![A-Za-z0-9])")
+            if short
+            else None
+        )
 
 
 def scrub(text: str) -> str:
-    for secret in _secrets:
+    for secret in _long:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if _short_pattern is not None:
+        text = _short_pattern.sub(REDACTED, text)
     return text
 
 

@@ -52,12 +52,14 @@ LabelValues = tuple[str, ...]
 class SampleSet:
     """Samples of many families, keyed so that a series can only appear once.
 
-    A second sample for the same family and label values is dropped and counted in
-    `duplicates` instead of producing an invalid exposition.
+    A second sample for the same family and label values is dropped (the first stays) and
+    counted in `duplicates`, its family named in `duplicated`, instead of producing an
+    invalid exposition.
     """
 
     series: dict[Family, dict[LabelValues, float]] = field(default_factory=dict)
     duplicates: int = 0
+    duplicated: set[str] = field(default_factory=set)
 
     def add(self, family: Family, value: float, **labels: str) -> None:
         try:
@@ -70,6 +72,7 @@ class SampleSet:
         bucket = self.series.setdefault(family, {})
         if key in bucket:
             self.duplicates += 1
+            self.duplicated.add(family.name)
             return
         bucket[key] = value
 

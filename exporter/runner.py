@@ -17,6 +17,9 @@ from exporter.metrics import SampleSet
 from exporter.targets import TargetConfig
 
 log = logging.getLogger("exporter.runner")
+# A blocking call still running this long after its target's timeout gives its worker slot
+# back (see exporter.blocking): the next collection can try a fresh connection.
+ABANDON_GRACE = 5.0
 
 
 @dataclass
@@ -36,17 +39,20 @@ class TargetRunner:
     lane: Lane
     factory: Callable[[TargetConfig, Lane], Collector] = create_collector
     errors_total: int = 0
+    duplicates_total: int = 0  # series dropped because a collection produced them twice
     last: CollectionResult | None = None
     last_success: float | None = None
     _collector: Collector | None = field(default=None, repr=False)
     _inflight: asyncio.Future[CollectionResult] | None = field(default=None, repr=False)
     _inflight_started: float = field(default=0.0, repr=False)
+    _last_duplicates: int = field(default=0, repr=False)
 
     @classmethod
     def of(cls, target: TargetConfig, pool: WorkerPool) -> TargetRunner:
         """The runner of `target`, with a lane of as many slots as its kind declares."""
         kind = kinds()[target.kind]
-        return cls(target, pool.lane(target.name, kind.slots), kind.collector)
+        lane = pool.lane(target.name, kind.slots, target.timeout + ABANDON_GRACE)
+        return cls(target, lane, kind.collector)
 
     async def scrape(self, timeout: float | None = None) -> CollectionResult:
         """The result of a collection that starts now or is already running.
@@ -104,6 +110,7 @@ class TargetRunner:
         now = time.time()
         if error is None:
             self.last_success = now
+            self._count_duplicates(samples)
         else:
             self.errors_total += 1
             samples = SampleSet()
@@ -120,6 +127,24 @@ class TargetRunner:
         self.last = CollectionResult(samples, error is None, duration, now, error)
         return self.last
 
+    def _count_duplicates(self, samples: SampleSet) -> None:
+        """Counts the series a collection produced twice; logs when their number changes
+        (once for a lasting condition, not every scrape)."""
+        self.duplicates_total += samples.duplicates
+        if samples.duplicates != self._last_duplicates and samples.duplicates:
+            log.warning(
+                "duplicate series dropped",
+                extra={
+                    "fields": {
+                        "target": self.target.name,
+                        "kind": self.target.kind,
+                        "series": samples.duplicates,
+                        "families": ",".join(sorted(samples.duplicated)),
+                    }
+                },
+            )
+        self._last_duplicates = samples.duplicates
+
     def own_samples(self, result: CollectionResult | None = None) -> SampleSet:
         """The hypervisor_target_* series of this target, from `result` (what this scrape
         got) or else its latest collection."""
@@ -130,6 +155,7 @@ class TargetRunner:
         if last is not None:
             out.add(fam.TARGET_SCRAPE_DURATION, last.duration, **labels)
         out.add(fam.TARGET_COLLECTION_ERRORS, float(self.errors_total), **labels)
+        out.add(fam.TARGET_DUPLICATE_SERIES, float(self.duplicates_total), **labels)
         if self.last_success is not None:
             out.add(fam.TARGET_LAST_SUCCESS, self.last_success, **labels)
         return out

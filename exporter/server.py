@@ -32,6 +32,7 @@ from exporter.webconfig import WebConfig, swappable_context
 log = logging.getLogger("exporter")
 
 EXIT_DEADLINE = 4.5  # seconds from SIGTERM to exit; Kubernetes' and systemd's waits are longer
+ACCEPT_RETRY_DELAY = 1.0  # seconds without accepting after running out of descriptors
 REQUEST_GRACE = 1.0  # of which in-flight requests may take this long to finish
 
 
@@ -113,6 +114,55 @@ async def serve(
         log.warning("stopping: cleanup failed", extra={"fields": {"reason": str(err)}})
     log.info("stopped", extra={"fields": {"seconds": round(time.monotonic() - started, 3)}})
     return 0
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, with accept() that stops at the first "out of file descriptors".
+
+    CPython 3.11's loop goes on calling accept() up to `backlog` times after EMFILE, each
+    failure scheduling one more retry: out of descriptors, the exporter made about ten
+    thousand failing accept() calls a second. Here the first failure pauses accepting for
+    a second (as asyncio intends), and is logged (rate-limited by the log handler).
+    """
+
+    def _accept_connection(
+        self,
+        protocol_factory: Any,
+        sock: socket.socket,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        *args: Any,
+    ) -> None:
+        for _ in range(backlog):
+            try:
+                conn, addr = sock.accept()
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self.call_exception_handler(
+                    {"message": "socket.accept() out of system resource", "exception": exc}
+                )
+                self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                self.call_later(
+                    ACCEPT_RETRY_DELAY,
+                    self._start_serving,  # type: ignore[attr-defined]
+                    protocol_factory,
+                    sock,
+                    sslcontext,
+                    server,
+                    backlog,
+                    *args,
+                )
+                return
+            else:
+                accept = self._accept_connection2(  # type: ignore[attr-defined]
+                    protocol_factory, conn, {"peername": addr}, sslcontext, server, *args
+                )
+                self.create_task(accept)
 
 
 def _exit_now(why: str) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from exporter.logs import register_secrets
+
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -23,19 +25,28 @@ class Problem(typing.Protocol):
 
 
 class Secret:
-    """A credential read from the config, a file or the environment; never printed."""
+    """A credential read from the config, a file or the environment; never printed.
+
+    Every value it ever yields (a password file is re-read on each use, so rotated values
+    take effect) is registered with the log scrubber before it is handed out.
+    """
 
     def __init__(self, origin: str, value: str, path: Path | None = None) -> None:
         self.origin = origin  # "password", "password_file PATH" or "password_env VAR"
         self._value = value
         self._path = path
+        register_secrets([value])
 
     def reveal(self) -> str:
         """The current value; a password file is re-read so rotated secrets take effect."""
         if self._path is not None:
-            # On OSError keep the value read at start; the login error will say more.
-            with contextlib.suppress(OSError):
-                self._value = read_secret_file(self._path)
+            # On OSError (or a file mid-rewrite) keep the previous value; the login error
+            # will say more.
+            with contextlib.suppress(OSError, ValueError):
+                value = read_secret_file(self._path)
+                if value:
+                    register_secrets([value])
+                    self._value = value
         return self._value
 
     def __repr__(self) -> str:
@@ -45,7 +56,11 @@ class Secret:
 
 
 def read_secret_file(path: Path) -> str:
-    return path.read_text(encoding="utf-8").rstrip("\r\n")
+    """The file without its final line break (at most 64 KiB). Raises OSError, or
+    ValueError (UnicodeDecodeError) when it is not UTF-8 text."""
+    with open(path, "rb") as file:
+        data = file.read(64 * 1024)
+    return data.decode("utf-8").rstrip("\r\n")
 
 
 @dataclass(frozen=True, kw_only=True)

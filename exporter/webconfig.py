@@ -61,7 +61,7 @@ BCRYPT_HASH = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 # its own denial of service.
 MIN_COST, MAX_COST = 4, 16
 # Checks waiting for the bcrypt thread; beyond that a request is answered 503 at once.
-MAX_PENDING_CHECKS = 64
+MAX_PENDING_CHECKS = 16
 CACHE_SIZE = 256
 
 _bcrypt_executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -141,11 +141,18 @@ class WebConfig:
         if self._pending >= MAX_PENDING_CHECKS:
             raise AuthBusyError
         self._pending += 1
-        try:
-            loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(_bcrypt_thread(), self._bcrypt, stored, raw)
-        finally:
-            self._pending -= 1
+        check = asyncio.ensure_future(self._check_and_remember(stored, raw, key))
+        check.add_done_callback(self._done)
+        # A client that gives up (scrape timeout under a flood) does not waste the check:
+        # it completes and a success is cached for that client's next scrape.
+        return await asyncio.shield(check)
+
+    def _done(self, _: asyncio.Future[bool]) -> None:
+        self._pending -= 1
+
+    async def _check_and_remember(self, stored: bytes | None, raw: bytes, key: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(_bcrypt_thread(), self._bcrypt, stored, raw)
         if ok and stored is not None:
             self.cache.add(key)
             return True

@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
-from exporter.config import ConfigError
+
+class ConfigError(Exception):
+    """A config the exporter refuses; the message names the file, target and key."""
+
 
 # A config with thousands of targets is a few hundred KiB; anything far larger is a mistake.
 MAX_BYTES = 8 * 1024 * 1024

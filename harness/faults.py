@@ -16,13 +16,24 @@ MODES = ("hold", "reset", "garbage", "drip")
 
 
 class FaultPeer:
-    def __init__(self, mode: str, upstream: tuple[str, int] | str | None = None) -> None:
+    def __init__(
+        self, mode: str, upstream: tuple[str, int] | str | None = None, port: int = 0
+    ) -> None:
         assert mode in MODES
         self.mode = mode
         self.upstream = upstream  # (host, port) or a unix socket path: where to forward
         self.forwarding = False
         self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + 15
+        while True:  # a fixed port may take a moment to be free (a daemon shutting down)
+            try:
+                self.server.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                if not port or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self.server.listen(64)
         self.port = int(self.server.getsockname()[1])
         self.held: list[socket.socket] = []
@@ -35,6 +46,13 @@ class FaultPeer:
         """From now on, new connections reach the real service; held ones stay held."""
         assert self.upstream is not None
         self.forwarding = True
+
+    def stop_listening(self) -> None:
+        """Frees the port for the real service (which binds it itself, as a monitor whose
+        address is fixed does); the connections accepted so far stay held."""
+        self._stop.set()
+        self._thread.join()
+        self.server.close()
 
     def _accept(self) -> None:
         self.server.settimeout(0.2)
@@ -82,15 +100,18 @@ class FaultPeer:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         for conn in self.held:
             conn.close()
         self.server.close()
 
 
 @contextlib.contextmanager
-def fault_peer(mode: str, upstream: tuple[str, int] | str | None = None) -> Iterator[FaultPeer]:
-    peer = FaultPeer(mode, upstream)
+def fault_peer(
+    mode: str, upstream: tuple[str, int] | str | None = None, port: int = 0
+) -> Iterator[FaultPeer]:
+    peer = FaultPeer(mode, upstream, port)
     try:
         yield peer
     finally:

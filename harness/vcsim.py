@@ -126,6 +126,13 @@ class Vcsim(Peer):
             body["rename_unchecked"] = rename_unchecked
         self.control("/vm", body)
 
+    def post_event(self, vm: str, kind: str, message: str, file: str = "") -> int:
+        """Posts an event about `vm` (name or moid) from the simulator side, as vCenter
+        records it: VmFailedToPowerOnEvent carries a FileNotFound fault with `message`;
+        another id becomes an EventEx (tools/vcsim/events.go). Returns the event's key."""
+        body = {"vm": vm, "type": kind, "message": message, "file": file}
+        return int(self.control("/events", body)["key"])
+
     def inject_perf(self, entity: str, counter: str, instance: str, value: int) -> None:
         """Every QueryPerf sample of `counter` (group.name.rollup) for that host or VM and
         instance is `value` from now on."""

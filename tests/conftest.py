@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from harness.libvirtd import Libvirtd, exclusive_libvirtd
 from harness.process import refusing_peers
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests run 300 examples each; `make unit` loads the "quick" profile
+# (--hypothesis-profile=quick), 30 each, which keeps the loop under a minute.
+settings.register_profile("thorough", max_examples=300)
+settings.register_profile("quick", max_examples=30)
+settings.load_profile("thorough")
 
 PEER_FIXTURES: set[Callable[..., object]] = set()
 F = TypeVar("F", bound=Callable[..., object])
@@ -61,3 +68,14 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirtd]:
     """The machine's libvirtd with QEMU, started once for the whole session (one per machine)."""
     with exclusive_libvirtd(tmp_path_factory.mktemp("libvirtd")) as daemon:
         yield daemon
+
+
+@pytest.fixture(autouse=True)
+def scrubber_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets a test registers (every parsed config registers its own) stay in that test:
+    short ones would otherwise be scrubbed from the strings later tests compare."""
+    from exporter import logs
+
+    monkeypatch.setattr(logs, "_secrets", dict(logs._secrets))
+    monkeypatch.setattr(logs, "_long", list(logs._long))
+    monkeypatch.setattr(logs, "_short_pattern", logs._short_pattern)

@@ -15,6 +15,7 @@ from dashboards.src.common import (
     board_variable,
     connection_state_colours,
     datasource_variable,
+    graph,
     keyed,
     query,
     query_variable,
@@ -185,6 +186,65 @@ def build() -> dm.Dashboard:
             h=10,
         ),
         shared.vms_by_power_state(11, SEL, w=24, scope="the host's"),
+        row(102, "Capacity"),
+        stat_panel(
+            12,
+            "CPUs",
+            "Logical CPUs of the host (hypervisor_host_cpus) and its CPU capacity, clock x"
+            " physical cores (hypervisor_host_cpu_capacity_hertz).",
+            [
+                query(f"hypervisor_host_cpus{{{SEL}}}", "logical CPUs", ref="A", instant=True),
+                query(
+                    f"hypervisor_host_cpu_capacity_hertz{{{SEL}}}",
+                    "capacity",
+                    ref="B",
+                    instant=True,
+                ),
+            ],
+            w=6,
+            colour=BigValueColorMode.NONE,
+        ).override_by_query("B", [dm.DynamicConfigValue(id_val="unit", value="hertz")]),
+        stat_panel(
+            13,
+            "vCPUs per logical CPU",
+            "vCPUs of all the host's VMs, running or not, per logical CPU of the host"
+            " (sum of hypervisor_vm_vcpus / hypervisor_host_cpus): the CPU overcommit.",
+            [
+                query(
+                    f"sum by (target, host) (hypervisor_vm_vcpus{{{SEL}}})"
+                    f" / on (target, host) hypervisor_host_cpus{{{SEL}}}",
+                    "vCPUs per CPU",
+                    instant=True,
+                )
+            ],
+            w=6,
+            colour=BigValueColorMode.NONE,
+        ),
+        stat_panel(
+            14,
+            "VM memory configured",
+            "Memory configured for all the host's VMs, running or not, as a share of the"
+            " host's memory (sum of hypervisor_vm_memory_bytes / hypervisor_host_memory_bytes):"
+            " over 100% is memory overcommit.",
+            [
+                query(
+                    f"sum by (target, host) (hypervisor_vm_memory_bytes{{{SEL}}})"
+                    f" / on (target, host) hypervisor_host_memory_bytes{{{SEL}}}",
+                    "configured",
+                    instant=True,
+                )
+            ],
+            unit="percentunit",
+            w=6,
+            colour=BigValueColorMode.NONE,
+        ),
+        graph(
+            15,
+            "VMs by state",
+            "VMs on the host in each power state over time (hypervisor_host_vms).",
+            [query(f"hypervisor_host_vms{{{SEL}}}", "{{state}}")],
+            w=6,
+        ),
     ]
     return board(
         "host",

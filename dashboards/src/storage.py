@@ -24,6 +24,7 @@ from dashboards.src.thresholds import COLOURS
 
 SEL = 'target=~"$target"'
 DS = ("target", "datastore")
+POOL = ("target", "pool")
 SESSION = ("target", "session", "iqn", "portal")
 
 SEVERITY = value_mappings(
@@ -36,15 +37,21 @@ SEVERITY = value_mappings(
 
 def build() -> dm.Dashboard:
     free_ratio = shared.free_ratio(SEL)
+    pool_used_ratio = (
+        f"hypervisor_ceph_pool_stored_bytes{{{SEL}}} / ((hypervisor_ceph_pool_stored_bytes{{{SEL}}}"
+        f" + hypervisor_ceph_pool_available_bytes{{{SEL}}}) > 0)"
+    )
     panels = [
         row(100, "Datastores and storage pools"),
         shared.datastore_free(1, SEL),
         table_panel(
             2,
             "Datastores",
-            "Capacity, free bytes, free share and accessibility of each datastore or pool"
-            " (hypervisor_datastore_capacity_bytes, _free_bytes, _accessible). An"
-            " inaccessible datastore (vSphere) or stopped pool (libvirt) shows no.",
+            "Capacity, free bytes, free share, accessibility, provisioned bytes and VMs of each"
+            " datastore or pool (hypervisor_datastore_capacity_bytes, _free_bytes,"
+            " _accessible, _provisioned_bytes, _vms). An inaccessible datastore (vSphere) or"
+            " stopped pool (libvirt) shows no; provisioned counts thin disks at their full"
+            " size, so it can exceed the capacity.",
             [
                 query(
                     keyed(f"hypervisor_datastore_capacity_bytes{{{SEL}}}", *DS), ref="A", table=True
@@ -52,6 +59,12 @@ def build() -> dm.Dashboard:
                 query(keyed(f"hypervisor_datastore_free_bytes{{{SEL}}}", *DS), ref="B", table=True),
                 query(keyed(free_ratio, *DS), ref="C", table=True),
                 query(keyed(f"hypervisor_datastore_accessible{{{SEL}}}", *DS), ref="D", table=True),
+                query(
+                    keyed(f"hypervisor_datastore_provisioned_bytes{{{SEL}}}", *DS),
+                    ref="E",
+                    table=True,
+                ),
+                query(keyed(f"hypervisor_datastore_vms{{{SEL}}}", *DS), ref="F", table=True),
             ],
             columns={
                 "target": "target",
@@ -60,9 +73,11 @@ def build() -> dm.Dashboard:
                 "Value #B": "free",
                 "Value #C": "free share",
                 "Value #D": "accessible",
+                "Value #E": "provisioned",
+                "Value #F": "VMs",
             },
             mappings={"Value #D": YES_NO},
-            units={"Value #A": "bytes", "Value #B": "bytes"},
+            units={"Value #A": "bytes", "Value #B": "bytes", "Value #E": "bytes"},
             sort_by="free share",
             w=12,
         ).override_by_name("Value #C", _free_share_cells()),
@@ -73,7 +88,21 @@ def build() -> dm.Dashboard:
             " slope tells how soon it fills.",
             [query(f"hypervisor_datastore_free_bytes{{{SEL}}}", "{{target}} / {{datastore}}")],
             unit="bytes",
-            w=24,
+        ),
+        graph(
+            20,
+            "Provisioned / capacity",
+            "Bytes promised to thin disks per byte of capacity"
+            " (hypervisor_datastore_provisioned_bytes / _capacity_bytes): over 100% is"
+            " overcommitted, and fills if every disk grows to its size.",
+            [
+                query(
+                    f"hypervisor_datastore_provisioned_bytes{{{SEL}}}"
+                    f" / (hypervisor_datastore_capacity_bytes{{{SEL}}} > 0)",
+                    "{{target}} / {{datastore}}",
+                )
+            ],
+            unit="percentunit",
         ),
         row(101, "Ceph"),
         shared.ceph_health(4, SEL, w=6),
@@ -107,6 +136,71 @@ def build() -> dm.Dashboard:
             columns={"target": "target", "osd": "osd", "Value": "up"},
             mappings={"Value": UP_DOWN},
             no_value="Every OSD is up",
+            w=12,
+        ),
+        table_panel(
+            21,
+            "Ceph pools",
+            "Per pool, as `ceph df` shows it: user data stored before replication"
+            " (hypervisor_ceph_pool_stored_bytes), what the pool can still take given"
+            " replication and the fullest OSD (_pool_available_bytes), the share used,"
+            " stored / (stored + available), and objects (_pool_objects).",
+            [
+                query(
+                    keyed(f"hypervisor_ceph_pool_stored_bytes{{{SEL}}}", *POOL),
+                    ref="A",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_ceph_pool_available_bytes{{{SEL}}}", *POOL),
+                    ref="B",
+                    table=True,
+                ),
+                query(keyed(pool_used_ratio, *POOL), ref="C", table=True),
+                query(keyed(f"hypervisor_ceph_pool_objects{{{SEL}}}", *POOL), ref="D", table=True),
+            ],
+            columns={
+                "target": "target",
+                "pool": "pool",
+                "Value #A": "stored",
+                "Value #B": "available",
+                "Value #C": "used share",
+                "Value #D": "objects",
+            },
+            units={"Value #A": "bytes", "Value #B": "bytes", "Value #C": "percentunit"},
+            sort_by="used share",
+            w=12,
+        ),
+        graph(
+            22,
+            "Ceph pool use",
+            "Share of each pool used, stored / (stored + available), as ceph df's %USED.",
+            [query(pool_used_ratio, "{{target}} / {{pool}}")],
+            unit="percentunit",
+            max_value=1,
+        ),
+        graph(
+            23,
+            "Degraded and misplaced objects",
+            "Object copies short of their pool's size (hypervisor_ceph_objects_degraded) and"
+            " copies waiting to move to where CRUSH wants them (_objects_misplaced): both"
+            " fall to 0 as recovery and backfill finish.",
+            [
+                query(f"hypervisor_ceph_objects_degraded{{{SEL}}}", "{{target}} degraded", ref="A"),
+                query(
+                    f"hypervisor_ceph_objects_misplaced{{{SEL}}}", "{{target}} misplaced", ref="B"
+                ),
+            ],
+        ),
+        table_panel(
+            24,
+            "OSD flags set",
+            "OSD map flags an operator set (hypervisor_ceph_osd_flag == 1): noout left set"
+            " after maintenance keeps down OSDs in, so their data is never re-replicated."
+            " Empty when none is set.",
+            [query(f"hypervisor_ceph_osd_flag{{{SEL}}} == 1", table=True)],
+            columns={"target": "target", "flag": "flag"},
+            no_value="No OSD flag set",
             w=12,
         ),
         row(102, "iSCSI"),

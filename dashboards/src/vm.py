@@ -15,6 +15,7 @@ from dashboards.src.common import (
     datasource_variable,
     graph,
     host_link,
+    keyed,
     power_state_colours,
     query,
     query_variable,
@@ -113,7 +114,116 @@ def build() -> dm.Dashboard:
             mappings=POWER_STATE,
             h=5,
         ),
+        table_panel(
+            17,
+            "Why it is not running: the hypervisor's record",
+            "What the hypervisor itself recorded: libvirt's reason for the VM's current state"
+            " (hypervisor_vm_power_state_reason; failed means libvirt tried to start it and"
+            " could not, booted that it started), and the latest failed start with the"
+            " platform's message and its time (hypervisor_vm_start_failure_info and"
+            " _timestamp_seconds: vCenter's fault for a failed power-on or HA restart,"
+            " libvirt's state and QEMU's error). A failure recorded in the last 15 minutes"
+            " of a VM still not running fires HypervisorVMStartFailed (warning).",
+            [
+                query(
+                    keyed(f"hypervisor_vm_power_state_reason{{{SEL}}}", "vm", "reason"),
+                    ref="A",
+                    table=True,
+                ),
+                # Its own column name: a second `reason` column would keep rows apart.
+                query(
+                    keyed(
+                        f"label_join(hypervisor_vm_start_failure_info{{{SEL}}},"
+                        ' "failure", "", "reason")',
+                        "vm",
+                        "failure",
+                    ),
+                    ref="B",
+                    table=True,
+                ),
+                query(
+                    keyed(f"hypervisor_vm_start_failure_timestamp_seconds{{{SEL}}} * 1000", "vm"),
+                    ref="C",
+                    table=True,
+                ),
+            ],
+            columns={
+                "reason": "state reason (libvirt)",
+                "failure": "last failed start",
+                "Value #C": "failed at",
+            },
+            units={"Value #C": "dateTimeAsIso"},
+            no_value="Nothing recorded",
+            h=4,
+        ),
+        row(101, "CPU and memory"),
+        graph(
+            12,
+            "CPU usage",
+            "CPU the VM used as a share of its vCPUs' capacity (hypervisor_vm_cpu_usage_ratio):"
+            " libvirt over the window between two collections, vSphere from vCenter's"
+            " realtime cpu.usage. Running VMs only.",
+            [query(f"hypervisor_vm_cpu_usage_ratio{{{SEL}}}", "usage")],
+            unit="percentunit",
+            max_value=1,
+        ),
+        graph(
+            13,
+            "Memory",
+            "Memory configured for the VM (hypervisor_vm_memory_bytes) and host memory"
+            " backing it (hypervisor_vm_memory_used_bytes: QEMU's resident memory on libvirt,"
+            " consumed memory on vSphere; absent where the platform does not tell).",
+            [
+                query(f"hypervisor_vm_memory_bytes{{{SEL}}}", "configured", ref="A"),
+                query(f"hypervisor_vm_memory_used_bytes{{{SEL}}}", "used", ref="B"),
+            ],
+            unit="bytes",
+        ),
+        stat_panel(
+            14,
+            "vCPUs",
+            "Virtual CPUs of the VM (hypervisor_vm_vcpus).",
+            [query(f"hypervisor_vm_vcpus{{{SEL}}}", "vCPUs", instant=True)],
+            w=4,
+            colour=BigValueColorMode.NONE,
+        ),
         row(100, "Disks and network"),
+        graph(
+            15,
+            "Disk throughput",
+            "Bytes per second read and written per virtual disk"
+            " (hypervisor_vm_disk_read_bytes_per_second, _write_bytes_per_second).",
+            [
+                query(
+                    f"hypervisor_vm_disk_read_bytes_per_second{{{SEL}}}", "{{disk}} read", ref="A"
+                ),
+                query(
+                    f"hypervisor_vm_disk_write_bytes_per_second{{{SEL}}}",
+                    "{{disk}} written",
+                    ref="B",
+                ),
+            ],
+            unit="Bps",
+        ),
+        graph(
+            16,
+            "Network throughput",
+            "Bytes per second received and sent per interface"
+            " (hypervisor_vm_network_receive_bytes_per_second, _transmit_bytes_per_second).",
+            [
+                query(
+                    f"hypervisor_vm_network_receive_bytes_per_second{{{SEL}}}",
+                    "{{interface}} received",
+                    ref="A",
+                ),
+                query(
+                    f"hypervisor_vm_network_transmit_bytes_per_second{{{SEL}}}",
+                    "{{interface}} sent",
+                    ref="B",
+                ),
+            ],
+            unit="Bps",
+        ),
         shared.disk_queue(
             8,
             [(f"hypervisor_vm_disk_queue_length{{{SEL}}}", "{{disk}}")],

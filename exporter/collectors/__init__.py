@@ -91,6 +91,8 @@ def kinds() -> dict[str, Kind[Any]]:
     found: dict[str, Kind[Any]] = {}
     for module in KIND_MODULES:
         kind: Kind[Any] = importlib.import_module(f"{__name__}.{module}").KIND
+        if kind.name in found:
+            raise ValueError(f"{module} declares kind {kind.name} a second time")
         found[kind.name] = kind
     found.update(_registered)
     return found

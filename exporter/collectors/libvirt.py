@@ -28,7 +28,14 @@ from exporter.collectors.kept import KeptConnection
 from exporter.collectors.library import describe, load
 from exporter.collectors.procfs import host_boot_time, read_disk_queue_ms, read_nic_counters
 from exporter.collectors.start_failures import StartFailures
-from exporter.derive import counter_delta, idle_ratio, packet_loss_ratio, queue_length
+from exporter.derive import (
+    counter_delta,
+    idle_ratio,
+    packet_loss_ratio,
+    queue_length,
+    rate,
+    usage_ratio,
+)
 from exporter.metrics import SampleSet
 from exporter.targets import Problem, TargetConfig
 
@@ -37,9 +44,11 @@ from exporter.targets import Problem, TargetConfig
 class LibvirtTarget(TargetConfig):
     kind: ClassVar[str] = "libvirt"
     uri: str = ""
+    start_failure_window: float = start_failures.DEFAULT_WINDOW
 
     def validate(self, problem: Problem) -> None:
         super().validate(problem)
+        start_failures.check_window(self.start_failure_window, problem)
         if not re.match(r"^[a-z0-9+]+://", self.uri):
             problem("uri", f"must be a libvirt URI such as qemu:///system, got {self.uri!r}")
 
@@ -57,6 +66,7 @@ POWER_STATES = {
     7: "suspended",  # PMSUSPENDED
 }
 RUNNING_STATES = {1, 2, 4}
+ACTIVE_STATES = RUNNING_STATES | {3}  # paused: the VM's process and devices exist
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 MISSING_BINDING = (
     "libvirt's Python binding (import libvirt) is not installed: pip install libvirt-python,"
@@ -76,6 +86,7 @@ class Domain:
     autostart: bool
     stats: dict[str, Any]
     guest_agent_connected: bool | None = None
+    disk_sources: list[str] = field(default_factory=list)  # paths, or "pool/volume"
     reason: int = 0  # state.reason: virDomain<State>Reason
     # QEMU's log (local connections): the last failed stop, when that is how it last stopped.
     log_failure_at: float | None = None
@@ -89,6 +100,8 @@ class Pool:
     capacity: int
     allocation: int
     available: int
+    # Running pools only: each volume's name, path and capacity (virtual size, bytes).
+    volumes: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -106,6 +119,8 @@ class Snapshot:
     # Local connections only: this machine's block devices (weighted ms in queue) and NICs.
     host_disk_queue_ms: dict[str, int] | None = None
     host_nic_counters: dict[str, dict[str, int]] | None = None
+    # virNodeGetInfo: model, memory MiB, cpus, mhz, nodes, sockets, cores, threads.
+    node_info: list[Any] | None = None
     wall_time: float = 0.0  # Unix seconds
     # UUID -> (Unix time, what it says) of the last crash or failed-stop lifecycle event.
     failure_events: dict[str, tuple[float, str]] = field(default_factory=dict)
@@ -122,15 +137,45 @@ def _version_string(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
 
-def _guest_agent_state(xml: str) -> bool | None:
-    """True/False from the guest agent channel's state, None without such a channel."""
-    if GUEST_AGENT_CHANNEL not in xml:
-        return None  # most domains: skip parsing the whole XML
-    for target in ET.fromstring(xml).iterfind("./devices/channel/target"):
-        if target.get("name") == GUEST_AGENT_CHANNEL:
-            state = target.get("state")
-            return None if state is None else state == "connected"
-    return None
+@dataclass
+class DomainXML:
+    """What the collector reads from a domain's XML."""
+
+    guest_agent_connected: bool | None  # None: no guest agent channel
+    disks: list[str]  # target devices (vda)
+    interfaces: list[str]  # host side devices (vnet0)
+    disk_sources: list[str]  # file or block paths, "pool/volume" for pool volumes
+
+
+def parse_domain_xml(xml: str) -> DomainXML:
+    if "<disk" not in xml and "<interface" not in xml and GUEST_AGENT_CHANNEL not in xml:
+        return DomainXML(None, [], [], [])  # nothing to read: skip parsing the whole XML
+    root = ET.fromstring(xml)
+    agent: bool | None = None
+    for channel in root.iterfind("./devices/channel/target"):
+        if channel.get("name") == GUEST_AGENT_CHANNEL:
+            state = channel.get("state")
+            agent = None if state is None else state == "connected"
+    disks, sources = [], []
+    for disk in root.iterfind("./devices/disk"):
+        target = disk.find("./target")
+        dev = target.get("dev") if target is not None else None
+        if dev and disk.get("device", "disk") in ("disk", "lun"):
+            disks.append(dev)
+        source = disk.find("./source")
+        if source is None:
+            continue
+        if source.get("pool") and source.get("volume"):
+            sources.append(f"{source.get('pool')}/{source.get('volume')}")
+        for attr in ("file", "dev"):
+            if source.get(attr):
+                sources.append(str(source.get(attr)))
+    interfaces = [
+        str(target.get("dev"))
+        for target in root.iterfind("./devices/interface/target")
+        if target.get("dev")
+    ]
+    return DomainXML(agent, disks, interfaces, sources)
 
 
 def is_local_uri(uri: str) -> bool:
@@ -185,11 +230,137 @@ def _lifecycle_event(_conn: Any, dom: Any, event: int, detail: int, host: Host) 
         host.failure_event(dom.UUIDString(), event, detail)
 
 
-def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Snapshot:
+# Bulk stats groups the collector reads, by the prefix of their keys: those a domain has
+# in any state (its configuration), and all of them while it is active. cpu.time is
+# summed from the vcpu group's per-vCPU times (`_kept_stats`).
+CONFIG_GROUPS = ("vcpu.", "balloon.")
+BULK_GROUPS = (*CONFIG_GROUPS, "block.", "net.")
+
+
+class PerDomainFallback:
+    """Per-domain calls for the groups a driver's bulk stats lack, bounded per domain.
+
+    Used only for a group the bulk reply lacks entirely for that domain (not even its
+    count). QEMU's bulk stats carry the vcpu and balloon groups for every domain and the
+    block and interface groups for every active one, without the monitor: with NOWAIT, a
+    domain whose monitor is busy still gets its vCPU count and times (from /proc), balloon
+    size, and device counts and names, only without the monitor's numbers. So on QEMU no
+    per-domain call is made, and none can wait on a hung monitor (QEMU's virDomainGetInfo,
+    for one, waits for the domain's job). Drivers whose bulk stats are partial (the test
+    driver: state only) get virDomainGetInfo, BlockStats and InterfaceStats per domain.
+
+    Should such a call hang, it holds the collection it runs in (cut at the target's
+    timeout, like a hung bulk call) and that worker slot. The domain stays marked in
+    flight until the call returns, and later collections skip its per-domain calls, in
+    the lane's other slot: the hung VM costs its own series only, as with the bulk path.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight: set[str] = set()
+
+    def fill(self, dom: Any, domain: Domain, xml: DomainXML | None) -> None:
+        """Adds the missing groups to `domain.stats`, in the bulk calls' keys."""
+        stats = domain.stats
+        wanted = BULK_GROUPS if domain.state in ACTIVE_STATES else CONFIG_GROUPS
+        missing = [g for g in wanted if not any(k.startswith(g) for k in stats)]
+        if not missing:
+            return
+        with self._lock:
+            if domain.uuid in self.in_flight:
+                return  # a call on this domain from an earlier collection never returned
+            self.in_flight.add(domain.uuid)
+        try:
+            _fill_per_domain(dom, domain, xml, missing)
+        finally:
+            with self._lock:
+                self.in_flight.discard(domain.uuid)
+
+
+def _fill_per_domain(dom: Any, domain: Domain, xml: DomainXML | None, missing: list[str]) -> None:
+    libvirt = _libvirt()
+
+    stats = domain.stats
+    if {"vcpu.", "balloon."} & set(missing):
+        _state, max_kib, current_kib, vcpus, cpu_ns = dom.info()
+        if "vcpu." in missing:
+            stats["vcpu.current"] = vcpus
+            if domain.state in ACTIVE_STATES:
+                stats["cpu.time"] = cpu_ns
+        if "balloon." in missing:
+            stats["balloon.maximum"] = max_kib
+            stats["balloon.current"] = current_kib
+    if xml is None or domain.state not in ACTIVE_STATES:
+        return
+    if "block." in missing:
+        index = 0
+        for disk in xml.disks:
+            try:
+                rd_req, rd_bytes, wr_req, wr_bytes, _errs = dom.blockStats(disk)
+            except libvirt.libvirtError:
+                continue  # e.g. an empty CD-ROM drive
+            prefix = f"block.{index}."
+            stats.update(
+                {
+                    prefix + "name": disk,
+                    prefix + "rd.reqs": rd_req,
+                    prefix + "rd.bytes": rd_bytes,
+                    prefix + "wr.reqs": wr_req,
+                    prefix + "wr.bytes": wr_bytes,
+                }
+            )
+            index += 1
+        stats["block.count"] = index
+    if "net." in missing:
+        index = 0
+        for iface in xml.interfaces:
+            try:
+                counters = dom.interfaceStats(iface)
+            except libvirt.libvirtError:
+                continue
+            prefix = f"net.{index}."
+            stats[prefix + "name"] = iface
+            for key, value in zip(
+                (
+                    "rx.bytes",
+                    "rx.pkts",
+                    "rx.errs",
+                    "rx.drop",
+                    "tx.bytes",
+                    "tx.pkts",
+                    "tx.errs",
+                    "tx.drop",
+                ),
+                counters,
+                strict=True,
+            ):
+                stats[prefix + key] = value
+            index += 1
+        stats["net.count"] = index
+
+
+def _read_pool(pool: Any) -> Pool:
+    state, capacity, allocation, available = pool.info()
+    result = Pool(pool.name(), state, capacity, allocation, available)
+    if state == 2:  # running: its volumes are known
+        result.volumes = [
+            {"name": vol.name(), "path": vol.path(), "capacity": vol.info()[1]}
+            for vol in pool.listAllVolumes()
+        ]
+    return result
+
+
+def read_snapshot(
+    host: Host,
+    local: bool,
+    qemu_logs: Path | None = None,
+    fallback: PerDomainFallback | None = None,
+) -> Snapshot:
     """Reads everything one collection needs. Blocking: runs in the target's lane."""
     libvirt = _libvirt()
 
     conn = host.conn
+    fallback = fallback or PerDomainFallback()
 
     def optional(call: Any, *args: Any) -> Any:
         # Drivers differ in what they implement (the test driver has no memory stats).
@@ -209,6 +380,8 @@ def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Sna
     }
     flags = (
         libvirt.VIR_DOMAIN_STATS_STATE
+        | libvirt.VIR_DOMAIN_STATS_BALLOON
+        | libvirt.VIR_DOMAIN_STATS_VCPU
         | libvirt.VIR_DOMAIN_STATS_BLOCK
         | libvirt.VIR_DOMAIN_STATS_INTERFACE
     )
@@ -222,21 +395,23 @@ def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Sna
             uuid,
             int(stats.get("state.state", 0)),
             uuid in autostart,
-            {k: v for k, v in stats.items() if not k.startswith("state.")},
+            _kept_stats(stats),
             reason=int(stats.get("state.reason", 0)),
         )
         if qemu_logs is not None and reasons.is_failure(domain.state, domain.reason):
             logged = reasons.read_qemu_log(qemu_logs, domain.name)
             if logged is not None:
                 domain.log_failure_at, _, domain.log_failure_message = logged
-        if domain.state in RUNNING_STATES:
-            with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
-                domain.guest_agent_connected = _guest_agent_state(dom.XMLDesc(0))
+        xml = None
+        with contextlib.suppress(libvirt.libvirtError, ET.ParseError):
+            xml = parse_domain_xml(dom.XMLDesc(0))
+        if xml is not None:
+            domain.disk_sources = xml.disk_sources
+            if domain.state in RUNNING_STATES:
+                domain.guest_agent_connected = xml.guest_agent_connected
+        fallback.fill(dom, domain, xml)
         domains.append(domain)
-    pools = []
-    for pool in conn.listAllStoragePools():
-        state, capacity, allocation, available = pool.info()
-        pools.append(Pool(pool.name(), state, capacity, allocation, available))
+    pools = [_read_pool(pool) for pool in conn.listAllStoragePools()]
     memory = optional(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
     return Snapshot(
         taken_at=taken_at,
@@ -251,7 +426,31 @@ def read_snapshot(host: Host, local: bool, qemu_logs: Path | None = None) -> Sna
         host_nic_counters=read_nic_counters() if local else None,
         wall_time=wall_time,
         failure_events=failure_events,
+        node_info=optional(conn.getInfo),
     )
+
+
+def _kept_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The bulk stats the samples use. The vCPU threads' times are summed into cpu.time
+    (one key instead of four per vCPU, so a kept snapshot stays small); block device paths
+    and other per-vCPU keys are dropped."""
+    kept: dict[str, Any] = {}
+    cpu_ns = 0
+    timed = False
+    for key, value in stats.items():
+        if key.startswith("state.") or key.endswith(".path"):
+            continue
+        if key.startswith("vcpu."):
+            if key == "vcpu.current":
+                kept[key] = value
+            elif key.endswith(".time") and key.count(".") == 2:
+                cpu_ns += value
+                timed = True
+            continue
+        kept[key] = value
+    if timed:
+        kept["cpu.time"] = cpu_ns
+    return kept
 
 
 def _indexed(stats: dict[str, Any], kind: str) -> dict[str, dict[str, float]]:
@@ -297,6 +496,21 @@ def snapshot_samples(
         available = mem.get("free", 0) + mem.get("buffers", 0) + mem.get("cached", 0)
         out.add(fam.HOST_MEMORY_USAGE_RATIO, 1 - available / mem["total"], target=target, host=host)
         out.add(fam.HOST_MEMORY_TOTAL, mem["total"] * 1024, target=target, host=host)
+    elif current.node_info and current.node_info[1] > 0:  # nodeinfo: MiB
+        out.add(fam.HOST_MEMORY_TOTAL, current.node_info[1] * 1024**2, target=target, host=host)
+
+    info = current.node_info
+    if info:
+        _model, _mib, cpus, mhz, nodes, sockets, cores, _threads = info[:8]
+        out.add(fam.HOST_CPUS, cpus, target=target, host=host)
+        if mhz > 0:
+            hertz = mhz * 1e6 * nodes * sockets * cores
+            out.add(fam.HOST_CPU_CAPACITY, hertz, target=target, host=host)
+    by_state = dict.fromkeys(fam.POWER_STATES, 0)
+    for dom in current.domains:
+        by_state[POWER_STATES.get(dom.state, "unknown")] += 1
+    for state, count in by_state.items():
+        out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
 
     wall = current.taken_at - previous.taken_at if previous else 0.0
     before = {d.uuid: d for d in previous.domains} if previous else {}
@@ -331,6 +545,8 @@ def snapshot_samples(
         out.add(fam.VM_AUTOSTART_ENABLED, 1 if dom.autostart else 0, **labels)
         if dom.guest_agent_connected is not None:
             out.add(fam.VM_GUEST_TOOLS_RUNNING, 1 if dom.guest_agent_connected else 0, **labels)
+        old = before.get(dom.uuid)
+        _capacity_samples(out, labels, dom, old if wall > 0 else None, wall)
         nets = _indexed(dom.stats, "net")
         for iface, counters in nets.items():
             for family, key in (
@@ -341,7 +557,6 @@ def snapshot_samples(
             ):
                 if key in counters:
                     out.add(family, counters[key], **labels, interface=iface)
-        old = before.get(dom.uuid)
         if old is None or wall <= 0:
             continue
         old_nets = _indexed(old.stats, "net")
@@ -370,7 +585,61 @@ def snapshot_samples(
         out.add(fam.DATASTORE_CAPACITY, pool.capacity, **labels)
         out.add(fam.DATASTORE_FREE, pool.available, **labels)
         out.add(fam.DATASTORE_ACCESSIBLE, 1 if pool.state == 2 else 0, **labels)
+        if pool.volumes is not None:
+            provisioned = sum(vol["capacity"] for vol in pool.volumes)
+            out.add(fam.DATASTORE_PROVISIONED, provisioned, **labels)
+            sources = {vol["path"] for vol in pool.volumes}
+            sources |= {f"{pool.name}/{vol['name']}" for vol in pool.volumes}
+            users = sum(1 for d in current.domains if sources.intersection(d.disk_sources))
+            out.add(fam.DATASTORE_VMS, users, **labels)
     return out
+
+
+def _capacity_samples(
+    out: SampleSet, labels: dict[str, str], dom: Domain, old: Domain | None, wall: float
+) -> None:
+    """vCPUs, memory, CPU use, disk and NIC throughput of one domain; rates need `old`."""
+    stats = dom.stats
+    vcpus = stats.get("vcpu.current")
+    if vcpus is not None:
+        out.add(fam.VM_VCPUS, vcpus, **labels)
+    if "balloon.maximum" in stats:
+        out.add(fam.VM_MEMORY, stats["balloon.maximum"] * 1024, **labels)
+    running = dom.state in RUNNING_STATES
+    if running and "balloon.rss" in stats:
+        out.add(fam.VM_MEMORY_USED, stats["balloon.rss"] * 1024, **labels)
+    if "cpu.time" in stats and dom.state in ACTIVE_STATES:
+        out.add(fam.VM_CPU_SECONDS, stats["cpu.time"] / 1e9, **labels)
+        if running and old is not None and vcpus and "cpu.time" in old.stats:
+            used = counter_delta(stats["cpu.time"], old.stats["cpu.time"])
+            ratio = usage_ratio(used / 1e9, wall, vcpus) if used is not None else None
+            if ratio is not None:
+                out.add(fam.VM_CPU_USAGE_RATIO, ratio, **labels)
+    for kind, label, counters in (
+        ("block", "disk", DISK_COUNTERS),
+        ("net", "interface", NIC_COUNTERS),
+    ):
+        now = _indexed(stats, kind)
+        then = _indexed(old.stats, kind) if old is not None else {}
+        for device, values in now.items():
+            for key, total_family, rate_family in counters:
+                if key not in values:
+                    continue
+                out.add(total_family, values[key], **labels, **{label: device})
+                prev = then.get(device, {}).get(key)
+                per_second = rate(values[key], prev, wall) if prev is not None else None
+                if per_second is not None:
+                    out.add(rate_family, per_second, **labels, **{label: device})
+
+
+DISK_COUNTERS = (
+    ("rd.bytes", fam.VM_DISK_READ_BYTES, fam.VM_DISK_READ_RATE),
+    ("wr.bytes", fam.VM_DISK_WRITE_BYTES, fam.VM_DISK_WRITE_RATE),
+)
+NIC_COUNTERS = (
+    ("rx.bytes", fam.VM_NET_RX_BYTES, fam.VM_NET_RX_RATE),
+    ("tx.bytes", fam.VM_NET_TX_BYTES, fam.VM_NET_TX_RATE),
+)
 
 
 def observe_failures(
@@ -461,11 +730,14 @@ class LibvirtCollector:
             lambda: Host.connect(connect(target.uri)), lambda host: host.conn.close()
         )
         self._previous: Snapshot | None = None
-        self.failures: StartFailures[str] = StartFailures()
+        self.fallback = PerDomainFallback()
+        self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
         self.qemu_logs = reasons.qemu_log_dir(target.uri)
 
     def _read(self) -> Snapshot:
-        return self.connection.use(lambda host: read_snapshot(host, self.local, self.qemu_logs))
+        return self.connection.use(
+            lambda host: read_snapshot(host, self.local, self.qemu_logs, self.fallback)
+        )
 
     async def collect(self) -> SampleSet:
         try:

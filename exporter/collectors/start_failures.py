@@ -15,10 +15,21 @@ from typing import Generic, TypeVar
 from exporter import families as fam
 from exporter.derive import bounded_message
 from exporter.metrics import SampleSet
+from exporter.targets import Problem
 
-DEFAULT_WINDOW = 24 * 3600.0
+DEFAULT_WINDOW = 24 * 3600.0  # seconds: the targets' start_failure_window
+MAX_WINDOW = 30 * 24 * 3600.0
 
 K = TypeVar("K", bound=Hashable)
+
+
+def check_window(window: float, problem: Problem) -> None:
+    """The config check of a target's `start_failure_window`."""
+    if not 0 < window <= MAX_WINDOW:
+        problem(
+            "start_failure_window",
+            f"must be a number of seconds in (0, {MAX_WINDOW:.0f}] (30 days), got {window}",
+        )
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ SEVERITY = {
     "HypervisorVMGuestToolsNotRunning": "warning",
     "HypervisorHostCPUIdleLow": "warning",
     "HypervisorDatastoreFreeLow": "warning",
+    "HypervisorOpenStackComputeDown": "critical",
+    "HypervisorOpenStackAgentDown": "critical",
 }
 
 
@@ -141,6 +143,52 @@ def test_disconnected_host_silences_everything_else_on_that_host(
         {
             ("/pager", "HypervisorHostDisconnected", "esx1"),
             ("/pager", "HypervisorVMAutostartFailed", "c"),
+        },
+    )
+
+
+def test_openstack_compute_down_is_the_one_page_for_its_host(
+    stack: tuple[Alertmanager, Webhook],
+) -> None:
+    """nova-compute down: its page silences the host's connection alert (which does not
+    silence it back) and everything else of the host, not other hosts' alerts."""
+    alertmanager, webhook = stack
+    t = "os-compute-down"
+    post(
+        alertmanager,
+        {"alertname": "HypervisorOpenStackComputeDown", "target": t, "host": "compute1"},
+        {
+            "alertname": "HypervisorHostDisconnected",
+            "target": t,
+            "host": "compute1",
+            "state": "not_responding",
+        },
+        {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "compute1", "vm": "a"},
+        {
+            "alertname": "HypervisorOpenStackAgentDown",
+            "target": t,
+            "host": "compute1",
+            "agent_type": "Open vSwitch agent",
+        },
+        {"alertname": "HypervisorVMAutostartFailed", "target": t, "host": "compute2", "vm": "b"},
+    )
+    expect_inhibited(
+        alertmanager,
+        t,
+        {
+            "HypervisorOpenStackComputeDown/compute1": False,
+            "HypervisorHostDisconnected/compute1": True,
+            "HypervisorVMAutostartFailed/compute1/a": True,
+            "HypervisorOpenStackAgentDown/compute1": True,
+            "HypervisorVMAutostartFailed/compute2/b": False,
+        },
+    )
+    settle(
+        webhook,
+        t,
+        {
+            ("/pager", "HypervisorOpenStackComputeDown", "compute1"),
+            ("/pager", "HypervisorVMAutostartFailed", "b"),
         },
     )
 

@@ -1,73 +1,25 @@
-"""A kind is one module: a fake kind declared here, registered, is parsed (its secret with
-the password/password_file/password_env trio), checked by --check-config, collected by
-its runner in a lane of its declared size and served by /probe, like the shipped kinds."""
+"""A kind is one module: the fake kind of tests/core/fake_kind.py, once registered, is
+parsed (its secrets with the password/password_file/password_env trio), checked by
+--check-config, collected by its runner in a lane of its declared size and served by
+/probe, like the shipped kinds."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter import families as fam
-from exporter.blocking import Lane, WorkerPool
+from exporter.blocking import WorkerPool
 from exporter.cli import main
-from exporter.collectors import KIND_MODULES, Kind, kinds, register, unregister
+from exporter.collectors import KIND_MODULES, Kind, kinds, register
 from exporter.config import ConfigError, parse_config
 from exporter.http import create_app
-from exporter.metrics import SampleSet
 from exporter.runner import TargetRunner
-from exporter.targets import Problem, Secret, TargetConfig
-
-
-# --- the fake kind: what a new kind's module declares ---------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class FakeTarget(TargetConfig):
-    kind: ClassVar[str] = "fake"
-    endpoint: str = ""
-    password: Secret
-    api_key: Secret | None = None  # an optional second secret: its own trio
-
-    def validate(self, problem: Problem) -> None:
-        super().validate(problem)
-        if not self.endpoint.startswith("fake://"):
-            problem("endpoint", f"must start with fake://, got {self.endpoint!r}")
-
-
-class FakeCollector:
-    def __init__(self, target: FakeTarget, lane: Lane) -> None:
-        self.target = target
-        self.lane = lane
-        self.threads: set[str] = set()
-
-    def _read(self) -> str:
-        self.threads.add(threading.current_thread().name)
-        return self.target.password.reveal()
-
-    async def collect(self) -> SampleSet:
-        password = await self.lane.run(self._read)
-        out = SampleSet()
-        out.add(fam.HOST_MAINTENANCE_MODE, float(len(password)), target=self.target.name, host="h")
-        return out
-
-    async def close(self) -> None:
-        return None
-
-
-KIND = Kind(config=FakeTarget, create=FakeCollector, slots=3)
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_kind() -> Iterator[Kind[FakeTarget]]:
-    register(KIND)
-    yield KIND
-    unregister(KIND)
+from tests.core.fake_kind import KIND, FakeTarget
 
 
 def config_text(secret: str) -> str:
@@ -133,8 +85,6 @@ def test_check_config_accepts_the_fake_kind(
 
 def test_check_config_imports_no_binding(tmp_path: Path) -> None:
     """Parsing reads every kind's module, none of which imports its blocking library."""
-    import subprocess
-
     path = tmp_path / "exporter.yaml"
     path.write_text(
         "targets: [{name: v, kind: vsphere, host: vc, username: u, password: p},"

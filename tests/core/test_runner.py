@@ -6,7 +6,11 @@ These exercise the runner itself; every collector is also tested against its rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
+
+import pytest
 
 from exporter import families as fam
 from exporter.blocking import Lane, WorkerPool
@@ -128,3 +132,62 @@ async def test_a_scrape_joining_a_collection_keeps_its_own_deadline() -> None:
     made[0].gate.set()
     assert (await first).up
     assert made[0].collections == 1 and runner.errors_total == 0
+
+
+async def test_a_call_hung_past_its_grace_gives_its_slot_back_boundedly() -> None:
+    lane = Lane("t", slots=1, abandon_after=0.2, max_abandoned=2)
+    gate = threading.Event()
+    hung = [asyncio.ensure_future(lane.run(gate.wait, 10)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert lane.busy == 1  # one slot: the others wait...
+    await asyncio.sleep(1.5)
+    # ...until the running call is past its grace: two threads were left behind, the
+    # bound, and the third call holds the slot for good.
+    assert lane.abandoned == 2 and lane.busy == 1
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await lane.run(lambda: None)
+        raise AssertionError("the lane must stay held at its bound")
+    gate.set()  # the peer answers: every thread returns, the slots are free again
+    await asyncio.gather(*hung)
+    assert lane.abandoned == 0 and lane.busy == 0
+    assert await lane.run(lambda: 42) == 42
+
+
+class DuplicatingCollector:
+    """Produces `twice` series twice per collection, as a collector bug would."""
+
+    def __init__(self) -> None:
+        self.twice = 2
+
+    async def collect(self) -> SampleSet:
+        out = SampleSet()
+        for _ in range(2):
+            for vm in range(self.twice):
+                out.add(fam.VM_AUTOSTART_ENABLED, 1, target="t", host="h", vm=f"vm{vm}")
+        out.add(fam.HOST_MAINTENANCE_MODE, 0, target="t", host="h")
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_duplicate_series_are_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    collector = DuplicatingCollector()
+    target = LibvirtTarget(name="t", uri="test:///default")
+    runner = TargetRunner(target, WorkerPool().lane("t"), lambda _t, _l: collector)
+    labels = {"target": "t", "kind": "libvirt"}
+    assert runner.own_samples().value(fam.TARGET_DUPLICATE_SERIES, **labels) == 0
+    with caplog.at_level(logging.WARNING, logger="exporter.runner"):
+        for _ in range(3):
+            result = await runner.scrape()
+            assert result.up and len(result.samples) == 3
+        collector.twice = 1
+        await runner.scrape()
+    assert runner.own_samples().value(fam.TARGET_DUPLICATE_SERIES, **labels) == 2 * 3 + 1
+    logged = [r for r in caplog.records if r.getMessage() == "duplicate series dropped"]
+    # Once when duplicates appear, once when their number changes; not every scrape.
+    assert [r.__dict__["fields"]["series"] for r in logged] == [2, 1]
+    assert logged[0].__dict__["fields"]["families"] == "hypervisor_vm_autostart_enabled"

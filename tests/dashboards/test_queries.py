@@ -31,9 +31,12 @@ EXPECTED_EMPTY: dict[tuple[str, str, str], set[str]] = {
     # No VM of the lab failed to start (tests/libvirt/test_qemu.py and the alert tests
     # prove the failure families on real libvirtd).
     ("host.json", "VMs on this host", "G"): set(),
+    ("vm.json", "Why it is not running: the hypervisor's record", "B"): set(),
+    ("vm.json", "Why it is not running: the hypervisor's record", "C"): set(),
     # The lab's Ceph cluster is healthy.
     ("storage.json", "Active health checks", "A"): set(),
     ("storage.json", "OSDs down now", "A"): set(),
+    ("storage.json", "OSD flags set", "A"): set(),
 }
 MAX_SELECTIONS = 60  # per board: every VM of the lab, bounded
 

@@ -128,7 +128,20 @@ def inject_load(sim: Vcsim) -> dict[str, float]:
     sim.inject_perf("DC0_H0_VM0", "net.packetsRx.summation", "4000", 150)
     sim.inject_perf("DC0_H0_VM0", "net.packetsTx.summation", "4000", 49)
     sim.inject_perf("DC0_H0_VM0", "net.droppedRx.summation", "4000", 1)
+    # Capacity: 25.00 % CPU, 512 MiB consumed, disk 1024/512 KiB/s, vNIC 100/50 KiB/s
+    sim.inject_perf("DC0_H0_VM0", "cpu.usage.average", "", 2500)
+    sim.inject_perf("DC0_H0_VM0", "mem.consumed.average", "", 524288)
+    sim.inject_perf("DC0_H0_VM0", "virtualDisk.read.average", "scsi0:0", 1024)
+    sim.inject_perf("DC0_H0_VM0", "virtualDisk.write.average", "scsi0:0", 512)
+    sim.inject_perf("DC0_H0_VM0", "net.bytesRx.average", "4000", 100)
+    sim.inject_perf("DC0_H0_VM0", "net.bytesTx.average", "4000", 50)
     return {
+        "vm_cpu_usage": 0.25,
+        "vm_memory_used": 512 * 1024**2,
+        "vm_disk_read": 1024 * 1024,
+        "vm_disk_write": 512 * 1024,
+        "vm_rx": 100 * 1024,
+        "vm_tx": 50 * 1024,
         "cpu_idle": 0.2,
         "host_loss": 0.01,
         "host_queue": 60.0,

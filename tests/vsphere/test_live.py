@@ -274,3 +274,55 @@ def test_perf_samples_follow_the_inventory(vcsim: Vcsim, start_exporter: Start) 
     vcsim.revoke_sessions()
     assert queue() == [7]
     assert vcsim.calls().get("Login") == 3  # the exporter twice, this test's own session once
+
+
+def test_failed_power_on_is_read_from_the_event_history(
+    vcsim: Vcsim, start_exporter: Start
+) -> None:
+    """vCenter records a failed power-on as VmFailedToPowerOnEvent with the fault's message;
+    the exporter reads only new events at each scrape, one ReadNextEvents when nothing
+    happened, and exports the latest failure per VM."""
+    exporter = start_exporter([vcsim.target()])
+    web = {"target": "vc", "host": "DC0_H1", "vm": "DC0_H1_VM3"}
+    first = exporter.metrics()
+    assert values(first, "hypervisor_vm_start_failure_timestamp_seconds") == []
+
+    scenario.power(vcsim.connect(), scenario.vm_ids(vcsim)["DC0_H1_VM3"], on=False)
+    message = "File [datastore1] DC0_H1_VM3/DC0_H1_VM3.vmdk was not found"
+    before = time.time()
+    vcsim.post_event("DC0_H1_VM3", "VmFailedToPowerOnEvent", message)
+    vcsim.post_event(
+        "DC0_H0_VM1",
+        "com.vmware.vc.HA.FailedRestartAfterIsolationEvent",
+        "vSphere HA failed to restart DC0_H0_VM1 after isolation",
+    )
+    second = exporter.metrics()
+    failed_at = value(second, "hypervisor_vm_start_failure_timestamp_seconds", **web)
+    assert before - 1 <= failed_at <= time.time()
+    info = [
+        labels["reason"]
+        for labels, v in parse(second)["hypervisor_vm_start_failure_info"]
+        if labels["vm"] == "DC0_H1_VM3" and v == 1
+    ]
+    assert info == [message]
+    assert value(second, "hypervisor_vm_start_failure_info", vm="DC0_H0_VM1") == 1
+    assert value(second, "hypervisor_vm_power_state", **web, state="stopped") == 1
+
+    # Nothing new: each scrape costs one ReadNextEvents, and the failure stays.
+    calls = vcsim.calls()
+    for _ in range(3):
+        text = exporter.metrics()
+    after = vcsim.calls()
+    assert after.get("ReadNextEvents", 0) - calls.get("ReadNextEvents", 0) == 3
+    assert after.get("CreateCollectorForEvents") == calls.get("CreateCollectorForEvents") == 1
+    assert value(text, "hypervisor_vm_start_failure_timestamp_seconds", **web) == failed_at
+
+    # A later failure of the same VM replaces the earlier one: one series per VM.
+    vcsim.post_event("DC0_H1_VM3", "VmFailedToPowerOnEvent", "Insufficient resources")
+    text = exporter.metrics()
+    reasons = [
+        labels["reason"]
+        for labels, _ in parse(text)["hypervisor_vm_start_failure_info"]
+        if labels["vm"] == "DC0_H1_VM3"
+    ]
+    assert reasons == ["Insufficient resources"]

@@ -248,3 +248,52 @@ def test_exposition_is_valid(samples: SampleSet) -> None:
         "hypervisor_host_autostart_enabled",
         "hypervisor_host_cpu_idle_ratio",
     } <= names
+
+
+def test_capacity_from_inventory(lab: dict[str, Any], samples: SampleSet) -> None:
+    objects = lab["objects"]
+    vms = {m: o for m, o in objects.items() if o["type"] == "VirtualMachine"}
+    assert len(series(samples, fam.VM_VCPUS)) == len(vms)
+    for moid, vm in vms.items():
+        names = (vm["name"], f"{vm['name']} [{moid}]")  # a duplicate name carries its moid
+        [key] = [k for k in series(samples, fam.VM_VCPUS) if k[2] in names]
+        assert samples.series[fam.VM_VCPUS][key] == vm["config.hardware.numCPU"]
+        assert samples.series[fam.VM_MEMORY][key] == vm["config.hardware.memoryMB"] * 1024**2
+    host = next(
+        o for o in objects.values() if o["type"] == "HostSystem" and o.get("name") == "DC0_H0"
+    )
+    assert one(samples, fam.HOST_CPUS, host="DC0_H0") == host["summary.hardware.numCpuThreads"]
+    assert one(samples, fam.HOST_CPU_CAPACITY, host="DC0_H0") == (
+        host["summary.hardware.numCpuCores"] * host["summary.hardware.cpuMhz"] * 1e6
+    )
+    assert one(samples, fam.HOST_VMS, host="DC0_H0", state="running") == 5
+    assert one(samples, fam.HOST_VMS, host="DC0_H0", state="stopped") == 1
+
+
+def test_capacity_from_realtime_samples(samples: SampleSet) -> None:
+    vm = {"host": "DC0_H0", "vm": "DC0_H0_VM0"}
+    assert one(samples, fam.VM_CPU_USAGE_RATIO, **vm) == pytest.approx(0.25)
+    assert one(samples, fam.VM_MEMORY_USED, **vm) == 512 * 1024**2
+    assert one(samples, fam.VM_DISK_READ_RATE, **vm, disk="scsi0:0") == 1024 * 1024
+    assert one(samples, fam.VM_DISK_WRITE_RATE, **vm, disk="scsi0:0") == 512 * 1024
+    assert one(samples, fam.VM_NET_RX_RATE, **vm, interface="4000") == 100 * 1024
+    assert one(samples, fam.VM_NET_TX_RATE, **vm, interface="4000") == 50 * 1024
+    # Powered-off VMs keep their configuration but have no usage.
+    assert one(samples, fam.VM_VCPUS, host="DC0_H0", vm="DC0_H0_VM4") is not None
+    assert one(samples, fam.VM_CPU_USAGE_RATIO, host="DC0_H0", vm="DC0_H0_VM4") is None
+
+
+def test_datastore_provisioned_and_vms(lab: dict[str, Any]) -> None:
+    data = copy.deepcopy(lab)
+    [ds] = [o for o in data["objects"].values() if o["type"] == "Datastore"]
+    got = snapshot_samples(T, Snapshot.from_dict(data))
+    want = ds["summary.capacity"] - ds["summary.freeSpace"] + ds["summary.uncommitted"]
+    assert one(got, fam.DATASTORE_PROVISIONED, datastore=ds["name"]) == want
+    assert one(got, fam.DATASTORE_VMS, datastore=ds["name"]) == len(ds["vm"]) > 0
+    # vCenter leaves uncommitted unset until it has computed it: provisioned is then
+    # unknown (absent), not capacity - free.
+    del ds["summary.uncommitted"]
+    del ds["vm"]  # and the VIM API leaves an empty array out: no VMs
+    got = snapshot_samples(T, Snapshot.from_dict(data))
+    assert not series(got, fam.DATASTORE_PROVISIONED)
+    assert one(got, fam.DATASTORE_VMS, datastore=ds["name"]) == 0

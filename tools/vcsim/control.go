@@ -69,6 +69,9 @@ func (c *control) wrap(next http.Handler) http.Handler {
 				invalidProperty(w, "configManager.autoStartManager")
 				return
 			}
+			if method == "CreateCollectorForEvents" && createEventCollector(w, body) {
+				return // events.go: vCenter's reading order
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if ms := atomic.LoadInt64(&c.latencyMs); ms > 0 {
@@ -146,6 +149,7 @@ func (c *control) routes() http.Handler {
 	mux.HandleFunc("/faults", c.faults)
 	mux.HandleFunc("/updates", c.updates)
 	mux.HandleFunc("/bytes", sentBytes)
+	mux.HandleFunc("/events", c.postEvent)
 	mux.HandleFunc("/compression", setCompression)
 	return mux
 }

@@ -13,6 +13,7 @@ realtime sample of the few counters the families need. The package's layers:
   (pyVmomi still logs in, keeps the connection and raises faults).
 - `samples`: pure, a `Snapshot` of plain data -> samples of hosts, VMs and datastores;
   tested on recorded snapshots.
+- `events`: failed VM starts read incrementally from vCenter's event history.
 - `collector`: one collection, with the perf batches spread over the lane's two slots.
 """
 

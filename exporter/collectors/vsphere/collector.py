@@ -12,6 +12,8 @@ from typing import Any
 
 from exporter.blocking import Lane
 from exporter.collectors.library import describe
+from exporter.collectors.start_failures import StartFailures
+from exporter.collectors.vsphere.events import EventReader, VmFailureEvent, record_events
 from exporter.collectors.vsphere.inventory import Inventory
 from exporter.collectors.vsphere.samples import (
     Objects,
@@ -46,6 +48,23 @@ class VsphereCollector:
         self.inventory = Inventory()  # kept across collections, updated from vCenter's changes
         # (moid, is host) QueryPerf'd by the previous collection
         self._perf_plan: list[tuple[str, bool]] = []
+        self.events = EventReader(target.start_failure_window)
+        self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
+
+    def _read_events(self) -> list[VmFailureEvent]:
+        si = self.session.ensure()
+        return self.events.read(si, self.session.content)
+
+    async def _events(self) -> list[VmFailureEvent]:
+        """New failed-start events; a failure here costs the start failures only."""
+        try:
+            return await self.lane.run(self._read_events)
+        except Exception as err:
+            log.warning(
+                "reading vCenter's events failed, start failures not updated",
+                extra={"fields": {"target": self.target.name, "reason": describe(err)}},
+            )
+            return []
 
     async def _retrieve(self) -> Objects:
         try:
@@ -82,6 +101,8 @@ class VsphereCollector:
         try:
             retrieval = asyncio.ensure_future(self._retrieve())
             tasks.append(retrieval)
+            events = asyncio.ensure_future(self._events())
+            tasks.append(events)
             early = [asyncio.ensure_future(self._perf(b)) for b in _batches(previous)]
             tasks += early
             objects = await retrieval
@@ -111,6 +132,7 @@ class VsphereCollector:
                 tasks += again
                 late += again
             answers += await asyncio.gather(*late)
+            record_events(self.failures, await events)
         finally:
             for task in tasks:  # on timeout or failure, nothing keeps running
                 task.cancel()
@@ -127,6 +149,12 @@ class VsphereCollector:
                 continue
             snap.perf.update((k, v) for k, v in answer.items() if k in wanted)
         self._perf_plan = plan
+        self.failures.expire(time.time())
+        snap.start_failures = {
+            moid: [failure.timestamp, failure.reason]
+            for moid in snap.objects
+            if (failure := self.failures.get(moid)) is not None
+        }
         return snap
 
     async def collect(self) -> SampleSet:

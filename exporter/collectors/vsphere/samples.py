@@ -17,10 +17,13 @@ Performance counters (group.name.rollup) and what is made of them:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from exporter import families as fam
+from exporter.collectors import start_failures
+from exporter.collectors.start_failures import StartFailure
 from exporter.derive import packet_loss_ratio, unique_vm_labels
 from exporter.metrics import SampleSet
 
@@ -58,13 +61,19 @@ class Snapshot:
 
     objects: Objects
     perf: PerfData = field(default_factory=dict)
+    # VM moid -> [Unix time, message] of its latest recorded failed start (events.py)
+    start_failures: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"objects": self.objects, "perf": self.perf}
+        return {"objects": self.objects, "perf": self.perf, "start_failures": self.start_failures}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        return cls(objects=data["objects"], perf=data.get("perf", {}))
+        return cls(
+            objects=data["objects"],
+            perf=data.get("perf", {}),
+            start_failures=data.get("start_failures", {}),
+        )
 
 
 @dataclass
@@ -81,7 +90,7 @@ def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
     order of their ids, so the exposition does not depend on the order vCenter answered in
     (a full read and the kept inventory give the same text)."""
     out = SampleSet()
-    snap = Snapshot(dict(sorted(snap.objects.items())), snap.perf)
+    snap = dataclasses.replace(snap, objects=dict(sorted(snap.objects.items())))
     hosts = host_samples(out, target, snap)
     vm_samples(out, target, snap, hosts)
     datastore_samples(out, target, snap)
@@ -185,6 +194,11 @@ def host_samples(out: SampleSet, target: str, snap: Snapshot) -> Hosts:
             continue
         idle = (perf.get("cpu.idle.summation") or {}).get("")
         threads = h.get("summary.hardware.numCpuThreads")
+        if threads:
+            out.add(fam.HOST_CPUS, threads, **labels)
+        cores, mhz = h.get("summary.hardware.numCpuCores"), h.get("summary.hardware.cpuMhz")
+        if cores and mhz:
+            out.add(fam.HOST_CPU_CAPACITY, cores * mhz * 1e6, **labels)
         if idle and threads:
             ratio = idle[0] / (idle[1] * 1000 * threads)
             out.add(fam.HOST_CPU_IDLE_RATIO, min(1.0, max(0.0, ratio)), **labels)
@@ -221,6 +235,7 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         host: max((int(i.get("startOrder", -1)) for i in info.values()), default=0)
         for host, (_, _, info) in hosts.autostart.items()
     }
+    by_state = {name: dict.fromkeys(fam.POWER_STATES, 0) for name in hosts.names.values()}
     for moid, vm in vms.items():
         host_id = vm.get("runtime.host") or ""
         labels = {"target": target, "host": hosts.names.get(host_id, ""), "vm": vm_names[moid]}
@@ -238,6 +253,15 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
             power = "unknown"
         out.add_state(fam.VM_POWER_STATE, power, **labels)
+        failure = snap.start_failures.get(moid)
+        if failure:
+            start_failures.add_samples(out, StartFailure(*failure), **labels)
+        if labels["host"] in by_state:
+            by_state[labels["host"]][power] += 1
+        if vm.get("config.hardware.numCPU") is not None:
+            out.add(fam.VM_VCPUS, vm["config.hardware.numCPU"], **labels)
+        if vm.get("config.hardware.memoryMB") is not None:
+            out.add(fam.VM_MEMORY, vm["config.hardware.memoryMB"] * 1024**2, **labels)
 
         enabled, default_delay, power_info = hosts.autostart.get(host_id, (False, 0, {}))
         info = power_info.get(moid)
@@ -271,6 +295,34 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
             out.add(fam.VM_DISK_QUEUE_LENGTH, length, **labels, disk=disk)
         for interface, ratio in _loss(perf).items():
             out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=interface)
+        _vm_capacity_samples(out, labels, perf)
+    for host, counts in by_state.items():
+        for state, count in counts.items():
+            out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
+
+
+# Realtime per-instance averages in KiB/s -> families in bytes/s, and their label.
+VM_RATES = (
+    ("virtualDisk.read.average", fam.VM_DISK_READ_RATE, "disk"),
+    ("virtualDisk.write.average", fam.VM_DISK_WRITE_RATE, "disk"),
+    ("net.bytesRx.average", fam.VM_NET_RX_RATE, "interface"),
+    ("net.bytesTx.average", fam.VM_NET_TX_RATE, "interface"),
+)
+
+
+def _vm_capacity_samples(
+    out: SampleSet, labels: dict[str, str], perf: dict[str, dict[str, list[float]]]
+) -> None:
+    """CPU use, consumed memory and throughput of a running VM from its realtime sample."""
+    usage = (perf.get("cpu.usage.average") or {}).get("")
+    if usage is not None:  # percent with two decimals: 2500 is 25.00 %
+        out.add(fam.VM_CPU_USAGE_RATIO, min(1.0, usage[0] / 10000), **labels)
+    consumed = (perf.get("mem.consumed.average") or {}).get("")
+    if consumed is not None:  # KiB
+        out.add(fam.VM_MEMORY_USED, consumed[0] * 1024, **labels)
+    for counter, family, label in VM_RATES:
+        for instance, (kib_per_second, _) in _instances(perf.get(counter)).items():
+            out.add(family, kib_per_second * 1024, **labels, **{label: instance})
 
 
 def datastore_samples(out: SampleSet, target: str, snap: Snapshot) -> None:
@@ -285,6 +337,14 @@ def datastore_samples(out: SampleSet, target: str, snap: Snapshot) -> None:
         if ds.get("summary.freeSpace") is not None:
             out.add(fam.DATASTORE_FREE, ds["summary.freeSpace"], **labels)
         out.add(fam.DATASTORE_ACCESSIBLE, 1 if ds.get("summary.accessible") else 0, **labels)
+        capacity, free = ds.get("summary.capacity"), ds.get("summary.freeSpace")
+        uncommitted = ds.get("summary.uncommitted")
+        # vCenter leaves uncommitted unset until it has computed it: provisioned is then
+        # unknown, not capacity - free.
+        if capacity is not None and free is not None and uncommitted is not None:
+            out.add(fam.DATASTORE_PROVISIONED, capacity - free + uncommitted, **labels)
+        # The VIM API sends an empty array as no value at all: no vm list is no VMs.
+        out.add(fam.DATASTORE_VMS, len(ds.get("vm") or ()), **labels)
 
 
 def perf_targets(snap: Snapshot) -> tuple[list[str], list[str]]:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
 from typing import Any
 
 from exporter.collectors.library import describe
@@ -49,6 +50,13 @@ VM_COUNTERS = (
     ("net.packetsTx.summation", "*"),
     ("net.droppedRx.summation", "*"),
     ("net.droppedTx.summation", "*"),
+    # Capacity: realtime averages over the 20 s sample.
+    ("cpu.usage.average", ""),
+    ("mem.consumed.average", ""),
+    ("virtualDisk.read.average", "*"),
+    ("virtualDisk.write.average", "*"),
+    ("net.bytesRx.average", "*"),
+    ("net.bytesTx.average", "*"),
 )
 
 # Only what the families need: every extra property costs vCenter and us per VM.
@@ -62,6 +70,8 @@ VM_PROPERTIES = (
     "summary.runtime.bootTime",
     "guest.toolsStatus",
     "guest.toolsRunningStatus",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
 )
 HOST_PROPERTIES = (
     "name",
@@ -70,12 +80,21 @@ HOST_PROPERTIES = (
     "runtime.inMaintenanceMode",
     "summary.runtime.bootTime",
     "summary.hardware.numCpuThreads",
+    "summary.hardware.numCpuCores",
+    "summary.hardware.cpuMhz",
     "summary.hardware.memorySize",
     "summary.quickStats.overallMemoryUsage",
     "summary.config.product.version",
     "configManager.autoStartManager",
 )
-DATASTORE_PROPERTIES = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible")
+DATASTORE_PROPERTIES = (
+    "name",
+    "summary.capacity",
+    "summary.freeSpace",
+    "summary.accessible",
+    "summary.uncommitted",
+    "vm",
+)
 PARENT_PROPERTIES = ("name", "parent")  # folders, compute resources, datacenters
 
 
@@ -89,6 +108,46 @@ def is_not_authenticated(err: BaseException) -> bool:
     """vCenter no longer knows the session (it expired, or vCenter restarted)."""
     vim, _ = _pyvmomi()
     return isinstance(err, vim.fault.NotAuthenticated)
+
+
+# pyVim.connect's version probe (GET /sdk/vimServiceVersions.xml, before the login) opens
+# its HTTPS connection without a timeout, and SmartConnect has no parameter for it: on a
+# vCenter that accepts and never answers it waited forever. Its connection classes are
+# replaced by ones that take the timeout of the login running in the calling thread.
+_probe = threading.local()
+_probe_lock = threading.Lock()
+
+
+def _bound_version_probe(connect: Any) -> None:
+    with _probe_lock:
+        if getattr(connect, "_exporter_bounded", False):
+            return
+
+        def bounded(base: type) -> type:
+            class Bounded(base):  # type: ignore[misc]
+                def __init__(self, *args: Any, **kwargs: Any) -> None:
+                    timeout = getattr(_probe, "timeout", None)
+                    if timeout is not None:
+                        kwargs.setdefault("timeout", timeout)
+                    super().__init__(*args, **kwargs)
+
+            return Bounded
+
+        connect.HTTPSConnection = bounded(connect.HTTPSConnection)
+        connect.HTTPConnection = bounded(connect.HTTPConnection)
+        connect._exporter_bounded = True
+
+
+class _Login:
+    """A login in flight, shared by the calls that arrive meanwhile."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
 
 
 class LoginError(Exception):
@@ -108,7 +167,8 @@ class Session:
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
         self.autostart_via_manager = True  # see filter_spec
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields, never held across I/O
+        self._pending: _Login | None = None
 
     def _ssl_context(self) -> ssl.SSLContext:
         if not self.target.verify_tls:
@@ -119,17 +179,63 @@ class Session:
         return ssl.create_default_context(cafile=self.target.ca_file)
 
     def ensure(self) -> Any:
-        """The service instance, logging in first when there is no session. Blocking."""
+        """The service instance, logging in first when there is no session. Blocking.
+
+        Calls of one collection that arrive during a login wait for it and share its
+        session (or its error). A login still running after the target's timeout (a silent
+        vCenter) is not waited for again: the next call logs in on its own, so a hung login
+        holds only its own thread, never the lane's other slot.
+        """
+        with self._lock:
+            if self.si is not None:
+                return self.si
+            pending = self._pending
+            stuck = pending is not None and pending.age() > self.target.timeout
+            if pending is None or stuck:
+                pending = self._pending = _Login()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            if pending.done.wait(self.target.timeout):
+                if pending.error is not None:
+                    raise pending.error
+                with self._lock:
+                    if self.si is not None:
+                        return self.si
+            # The login in flight hangs: try our own, unshared.
+            return self._install(*self._login())
+        try:
+            return self._install(*self._login())
+        except BaseException as err:
+            pending.error = err
+            raise
+        finally:
+            pending.done.set()
+            with self._lock:
+                if self._pending is pending:
+                    self._pending = None
+
+    def _install(self, si: Any, content: Any, view: Any, counter_ids: dict[str, int]) -> Any:
         with self._lock:
             if self.si is None:
-                self._login()
-            return self.si
+                self.si, self.content, self.view = si, content, view
+                self.counter_ids = counter_ids
+                self.counter_names = {v: k for k, v in counter_ids.items()}
+                return si
+            current = self.si
+        # Another login finished first: keep its session, end ours.
+        with contextlib.suppress(Exception):
+            content.sessionManager.Logout()
+        return current
 
-    def _login(self) -> None:
+    def _login(self) -> tuple[Any, Any, Any, dict[str, int]]:
         connect = pyvmomi("pyVim.connect")
         vim, _ = _pyvmomi()
+        _bound_version_probe(connect)
 
         host, port = self.target.address
+        _probe.timeout = self.target.timeout
         try:
             si = connect.SmartConnect(
                 host=host,
@@ -137,6 +243,7 @@ class Session:
                 user=self.target.username,
                 pwd=self.target.password.reveal(),
                 sslContext=self._ssl_context(),
+                # Every SOAP connection: connect and each read bounded by the timeout.
                 httpConnectionTimeout=self.target.timeout,
                 connectionPoolTimeout=-1,
             )
@@ -145,6 +252,8 @@ class Session:
                 f"login as {self.target.username!r} refused: incorrect user name or password"
                 f" ({self.target.password.origin})"
             ) from None
+        finally:
+            _probe.timeout = None
         try:
             content = si.RetrieveContent()
             types = [
@@ -155,17 +264,16 @@ class Session:
                 vim.Datacenter,
                 vim.Folder,
             ]
-            self.view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
+            view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
             counters = content.perfManager.perfCounter
-            self.counter_ids = {
+            counter_ids = {
                 f"{c.groupInfo.key}.{c.nameInfo.key}.{c.rollupType}": c.key for c in counters
             }
-            self.counter_names = {v: k for k, v in self.counter_ids.items()}
         except Exception:
             with contextlib.suppress(Exception):
                 si.RetrieveContent().sessionManager.Logout()
             raise
-        self.si, self.content = si, content
+        return si, content, view, counter_ids
 
     def drop(self) -> None:
         """Forgets a session vCenter no longer knows; the next call logs in again."""

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from exporter.collectors import start_failures
 from exporter.targets import Problem, Secret, TargetConfig, check_readable_file
 
 
@@ -17,9 +18,11 @@ class VsphereTarget(TargetConfig):
     password: Secret
     verify_tls: bool = True
     ca_file: str | None = None
+    start_failure_window: float = start_failures.DEFAULT_WINDOW
 
     def validate(self, problem: Problem) -> None:
         super().validate(problem)
+        start_failures.check_window(self.start_failure_window, problem)
         match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s/\[\]]+)(?::(\d{1,5}))?", self.host)
         if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
             problem("host", f"must be host or host:port, got {self.host!r}")

@@ -163,6 +163,8 @@ def _value(val: ET.Element) -> Any:
         return _timestamp(text)
     if kind == "HostAutoStartManagerConfig":
         return _autostart_config(val)
+    if kind == "ArrayOfManagedObjectReference":
+        return [ref.text for ref in val]
     return text  # strings, enums, ManagedObjectReference (its moid)
 
 
