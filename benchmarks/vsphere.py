@@ -232,24 +232,12 @@ def measure(
         assert 'hypervisor_target_up{target="vc",kind="vsphere"} 1' in body, body[-2000:]
         load["first_by_method"] = by_method(methods, sim.sent_bytes())
         _, load["theirs_first"] = scrape(theirs.url, theirs_pid, None, theirs_proxy)
-<<<<<<< HEAD
-=======
-        methods = sim.sent_bytes()
         calls = sim.calls()
->>>>>>> main
         for i in range(max(scrapes, their_scrapes)):
             if i < scrapes:
                 scrape(ours_url, ours_pid, ours_runs, ours_proxy)
             if i < their_scrapes:
                 scrape(theirs.url, theirs_pid, theirs_runs, theirs_proxy)
-<<<<<<< HEAD
-=======
-        # steady state: what ours asked for across its scrapes above (nothing changed)
-        load["steady_by_method"] = {
-            k: v // scrapes
-            for k, v in by_method(methods, sim.sent_bytes()).items()
-            if k in ("WaitForUpdatesEx", "QueryPerf", "RetrievePropertiesEx", "ReadNextEvents")
-        }
         # Round trips of ours per steady scrape for the event history (vmware-exporter reads
         # no events, so these counts are ours alone): nothing happened, one ReadNextEvents.
         after = sim.calls()
@@ -257,7 +245,6 @@ def measure(
             k: (after.get(k, 0) - calls.get(k, 0)) / scrapes
             for k in ("ReadNextEvents", "CreateCollectorForEvents")
         }
->>>>>>> main
         ours_runs.peak_rss_mib = memory_kib(ours_pid, "VmHWM") / 1024
         theirs_runs.peak_rss_mib = memory_kib(theirs_pid, "VmHWM") / 1024
         theirs.stop()
