@@ -1,6 +1,6 @@
 """libvirt collector: collection time against the bare bulk calls it makes, and RSS growth.
 
-    .venv/bin/python -m benchmarks.libvirt [--via-libvirtd]
+    .venv/bin/python -m benchmarks.libvirt [--via-libvirtd | --libvirtd-only]
 
 On libvirt's test driver with 10, 100 and 500 domains: the median time of one full
 collection (worker thread, snapshot, samples and rendering) against the median time of the
@@ -123,6 +123,13 @@ def rss_growth(tmp: Path, scrapes: int = 1000) -> tuple[int, int]:
 
 def main() -> None:
     libvirt.registerErrorHandler(lambda _c, _e: None, None)
+    if "--libvirtd-only" not in sys.argv:
+        in_process()
+    if "--via-libvirtd" in sys.argv or "--libvirtd-only" in sys.argv:
+        via_libvirtd()
+
+
+def in_process() -> None:
     print("## libvirt (test driver)\n")
     print("| domains | bare libvirt calls | full collection + render | ratio |")
     print("|---:|---:|---:|---:|")
@@ -131,21 +138,20 @@ def main() -> None:
             bare, ours = collection_ratio(count, Path(tmp))
             print(f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms | {ours / bare:.2f}x |")
         after_10, after_1000 = rss_growth(Path(tmp))
-    if "--via-libvirtd" in sys.argv:
-        print("\n## libvirt (test driver through libvirtd, test+unix://)\n")
-        print("| domains | bare libvirt calls | full collection + render | ratio |")
-        print("|---:|---:|---:|---:|")
-        with tempfile.TemporaryDirectory() as tmp, exclusive_libvirtd(Path(tmp)):
-            for count in (10, 100, 500):
-                bare, ours = collection_ratio(count, Path(tmp), "test+unix")
-                print(
-                    f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms |"
-                    f" {ours / bare:.2f}x |"
-                )
     print(
         f"\nExporter RSS with 100 domains: {after_10 / 1024:.1f} MiB after 10 scrapes,"
         f" {after_1000 / 1024:.1f} MiB after 1,000 ({(after_1000 - after_10) / 1024:+.1f} MiB)."
     )
+
+
+def via_libvirtd() -> None:
+    print("\n## libvirt (test driver through libvirtd, test+unix://)\n")
+    print("| domains | bare libvirt calls | full collection + render | ratio |")
+    print("|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp, exclusive_libvirtd(Path(tmp)):
+        for count in (10, 100, 500):
+            bare, ours = collection_ratio(count, Path(tmp), "test+unix")
+            print(f"| {count} | {bare * 1000:.2f} ms | {ours * 1000:.2f} ms | {ours / bare:.2f}x |")
 
 
 if __name__ == "__main__":

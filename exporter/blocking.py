@@ -133,8 +133,9 @@ class Lane:
                 deliver = functools.partial(settle, lambda: future.set_result(result))
             # RuntimeError: the loop is closed, the exporter is shutting down.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(deliver)
+                # The slot is free before the caller sees the result.
                 loop.call_soon_threadsafe(self._release, call_id)
+                loop.call_soon_threadsafe(deliver)
 
         thread = threading.Thread(target=work, name=f"lane-{self.name}-{what}", daemon=True)
         try:

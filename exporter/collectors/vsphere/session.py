@@ -17,6 +17,7 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
 from typing import Any
 
 from exporter.collectors.library import describe
@@ -137,6 +138,18 @@ def _bound_version_probe(connect: Any) -> None:
         connect._exporter_bounded = True
 
 
+class _Login:
+    """A login in flight, shared by the calls that arrive meanwhile."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+
 class LoginError(Exception):
     """vCenter refused the credentials. The collection fails with this message alone (no
     fault dump); the next one logs in again, so a corrected password file takes effect
@@ -154,7 +167,8 @@ class Session:
         self.counter_ids: dict[str, int] = {}
         self.counter_names: dict[int, str] = {}
         self.autostart_via_manager = True  # see filter_spec
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields, never held across I/O
+        self._pending: _Login | None = None
 
     def _ssl_context(self) -> ssl.SSLContext:
         if not self.target.verify_tls:
@@ -167,14 +181,42 @@ class Session:
     def ensure(self) -> Any:
         """The service instance, logging in first when there is no session. Blocking.
 
-        The login runs outside the lock: a login hung on a silent vCenter holds only its
-        own thread, and the next collection (the lane's other slot) tries its own login
-        instead of waiting behind it.
+        Calls of one collection that arrive during a login wait for it and share its
+        session (or its error). A login still running after the target's timeout (a silent
+        vCenter) is not waited for again: the next call logs in on its own, so a hung login
+        holds only its own thread, never the lane's other slot.
         """
         with self._lock:
             if self.si is not None:
                 return self.si
-        si, content, view, counter_ids = self._login()
+            pending = self._pending
+            stuck = pending is not None and pending.age() > self.target.timeout
+            if pending is None or stuck:
+                pending = self._pending = _Login()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            if pending.done.wait(self.target.timeout):
+                if pending.error is not None:
+                    raise pending.error
+                with self._lock:
+                    if self.si is not None:
+                        return self.si
+            # The login in flight hangs: try our own, unshared.
+            return self._install(*self._login())
+        try:
+            return self._install(*self._login())
+        except BaseException as err:
+            pending.error = err
+            raise
+        finally:
+            pending.done.set()
+            with self._lock:
+                if self._pending is pending:
+                    self._pending = None
+
+    def _install(self, si: Any, content: Any, view: Any, counter_ids: dict[str, int]) -> Any:
         with self._lock:
             if self.si is None:
                 self.si, self.content, self.view = si, content, view
@@ -182,7 +224,7 @@ class Session:
                 self.counter_names = {v: k for k, v in counter_ids.items()}
                 return si
             current = self.si
-        # Another collection logged in meanwhile: keep its session, end ours.
+        # Another login finished first: keep its session, end ours.
         with contextlib.suppress(Exception):
             content.sessionManager.Logout()
         return current
