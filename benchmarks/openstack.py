@@ -60,7 +60,9 @@ def main() -> None:
             booted = time.monotonic()
             ids: list[str] = []
             for batch in range(0, instances, BATCH):
-                ids += cloud.create_server(f"bench{batch // BATCH}", count=min(BATCH, instances - batch))
+                ids += cloud.create_server(
+                    f"bench{batch // BATCH}", count=min(BATCH, instances - batch)
+                )
             boot_seconds = time.monotonic() - booted
             for server_id in ids[::10]:
                 cloud.stop_server(server_id)
@@ -77,13 +79,16 @@ def main() -> None:
     )
     print("| what | median |")
     print("|---|---:|")
-    print(f"| bare openstacksdk lists (servers, services, hypervisors, agents), {ROUNDS} rounds | {b:.0f} ms |")
+    what = "bare openstacksdk lists (servers, services, hypervisors, agents)"
+    print(f"| {what}, {ROUNDS} rounds | {b:.0f} ms |")
     print(f"| full collection + render through the exporter's collector | {o:.0f} ms |")
     print(f"| answers to samples + render alone (pure, {series} series) | {t:.1f} ms |")
     print(f"\nRatio collection / bare calls: {o / b:.2f}x")
 
 
-async def measure(cloud: OpenStackCloud, conn: Any) -> tuple[list[float], list[float], list[float], int]:
+async def measure(
+    cloud: OpenStackCloud, conn: Any
+) -> tuple[list[float], list[float], list[float], int]:
     secret = Secret("password", cloud.password)
     auth = cloud.auth
     target = OpenStackTarget(
