@@ -196,10 +196,14 @@ class OpenStackCollector:
         """An openstacksdk connection (authenticates lazily, on the first request)."""
         openstack = load_openstack()
         t = self.target
-        verify: bool | str = t.ca_file if (t.verify_tls and t.ca_file) else t.verify_tls
-        options: dict[str, Any] = {"verify": verify, "api_timeout": t.timeout}
+        # Only what the target sets, so a clouds.yaml entry keeps its own TLS settings.
+        options: dict[str, Any] = {"api_timeout": t.timeout}
         if t.region_name is not None:
             options["region_name"] = t.region_name
+        if not t.verify_tls:
+            options["verify"] = False
+        if t.ca_file is not None:
+            options["cacert"] = t.ca_file
         if t.cloud is not None:
             config = openstack.config.OpenStackConfig(
                 config_files=[t.clouds_file] if t.clouds_file else None, load_envvars=False
@@ -230,7 +234,8 @@ class OpenStackCollector:
             if self.conn is None:
                 self.conn = self._connect()
                 self.microversion = compute_microversion(self.conn)
-            return read(self.conn, self.microversion, self.target.region_name or "")
+            region = getattr(self.conn.config, "region_name", None) or ""
+            return read(self.conn, self.microversion, str(region))
         except Exception:
             conn, self.conn = self.conn, None
             if conn is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
-from exporter.collectors.openstack import OpenStackTarget
+from exporter.blocking import Lane
+from exporter.collectors.openstack import OpenStackCollector, OpenStackTarget
 from exporter.config import ConfigError, parse_config
+from exporter.targets import Secret
 
 AUTH = (
     "targets: [{name: os, kind: openstack, auth_url: 'https://keystone.example:5000/v3',"
@@ -80,3 +84,36 @@ def test_password_never_in_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(AUTH + ", password: hunter2-secret, verify_tls: maybe}]", "t.yaml")
     assert "hunter2-secret" not in str(caught.value)
+
+
+def test_tls_and_region_reach_the_session_a_clouds_entry_keeps_its_own(tmp_path: Path) -> None:
+    """What openstacksdk will use, without a request: the CA bundle or no verification as
+    the target says; a clouds.yaml entry's own settings where the target says nothing."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    direct = OpenStackTarget(
+        name="os",
+        auth_url="https://k:5000/v3",
+        username="u",
+        password=Secret("password", "p"),
+        project_name="a",
+        ca_file=str(ca),
+        region_name="R1",
+        timeout=7,
+    )
+    conn = OpenStackCollector(direct, Lane("os", 1))._connect()
+    assert conn.config.get_requests_verify_args() == (str(ca), None)
+    assert (conn.config.region_name, conn.config.config["api_timeout"]) == ("R1", 7)
+    unverified = dataclasses.replace(direct, ca_file=None, verify_tls=False)
+    conn = OpenStackCollector(unverified, Lane("os", 1))._connect()
+    assert conn.config.get_requests_verify_args() == (False, None)
+
+    clouds = tmp_path / "clouds.yaml"
+    entry = {"auth": {"auth_url": "https://k/v3", "username": "u", "password": "p"}}
+    clouds.write_text(
+        yaml.safe_dump({"clouds": {"lab": {**entry, "verify": False, "region_name": "R9"}}})
+    )
+    lab = OpenStackTarget(name="os", cloud="lab", clouds_file=str(clouds))
+    conn = OpenStackCollector(lab, Lane("os", 1))._connect()
+    assert conn.config.get_requests_verify_args() == (False, None)
+    assert conn.config.region_name == "R9"
