@@ -27,7 +27,7 @@ from exporter.metrics import SampleSet
 from exporter.targets import Secret, TargetConfig, field_types
 
 # The modules under exporter.collectors that declare a kind: the one line to add a kind.
-KIND_MODULES = ("libvirt", "vsphere", "ceph", "iscsi")
+KIND_MODULES = ("libvirt", "vsphere", "ceph", "iscsi", "openstack")
 
 
 class Collector(Protocol):
