@@ -43,7 +43,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.proxy import ByteProxy
+from exporter.collectors.vsphere.collector import PERF_BATCH
+from exporter.collectors.vsphere.inventory import Inventory
+from exporter.collectors.vsphere.samples import Snapshot, perf_targets, snapshot_samples
+from exporter.collectors.vsphere.session import Session, query_perf_answer
+from exporter.collectors.vsphere.target import VsphereTarget
+from exporter.collectors.vsphere.wire import parse_perf
+from exporter.config import parse_config
 from exporter.http import GZIP_LEVEL
+from exporter.metrics import render
 from harness.exporter import Exporter
 from harness.process import Peer, free_port
 from harness.vcsim import Vcsim
@@ -146,6 +154,55 @@ class Incumbent(Peer):
         self.wait_ready(up, timeout=30)
 
 
+def profile(sim: Vcsim, rounds: int = 3) -> dict[str, float]:
+    """Where a steady-state collection's time goes, in this process, one step after the
+    other (the exporter overlaps the update call with perf batches on two slots): the
+    update call, the QueryPerf batches (waiting for vCenter's answers, and reading them),
+    the translation to samples and the rendering. Medians of `rounds`."""
+    config = parse_config(json.dumps({"targets": [sim.target("profile")]}), "benchmark")
+    target = config.targets[0]
+    assert isinstance(target, VsphereTarget)
+    session, inventory = Session(target), Inventory()
+    steps: dict[str, list[float]] = {
+        k: [] for k in ("inventory", "perf_wait", "perf_read", "samples", "render")
+    }
+    try:
+        started = time.perf_counter()
+        objects = inventory.read(session)
+        full_read = time.perf_counter() - started
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            objects = inventory.read(session)
+            t1 = time.perf_counter()
+            snap = Snapshot(objects)
+            hosts, vms = perf_targets(snap)
+            plan = [(h, True) for h in hosts] + [(v, False) for v in vms]
+            wait = read = 0.0
+            for i in range(0, len(plan), PERF_BATCH):
+                batch = plan[i : i + PERF_BATCH]
+                b0 = time.perf_counter()
+                answer = query_perf_answer(
+                    session, [e for e, h in batch if h], [e for e, h in batch if not h]
+                )
+                b1 = time.perf_counter()
+                if answer is not None:
+                    snap.perf.update(parse_perf(answer, session.counter_names))
+                read += time.perf_counter() - b1
+                wait += b1 - b0
+            t2 = time.perf_counter()
+            samples = snapshot_samples("profile", snap)
+            t3 = time.perf_counter()
+            render([samples])
+            t4 = time.perf_counter()
+            for key, value in zip(steps, (t1 - t0, wait, read, t3 - t2, t4 - t3), strict=True):
+                steps[key].append(value)
+    finally:
+        session.logout()
+    out = {k: statistics.median(v) for k, v in steps.items()}
+    out["full_read"] = full_read
+    return out
+
+
 def by_method(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
@@ -173,21 +230,14 @@ def measure(
         # warm-up: login, counters, view, the full inventory
         body, load["first"] = scrape(ours_url, ours_pid, None, ours_proxy)
         assert 'hypervisor_target_up{target="vc",kind="vsphere"} 1' in body, body[-2000:]
-        load["first_by_method"] = by_method(methods, methods := sim.sent_bytes())
+        load["first_by_method"] = by_method(methods, sim.sent_bytes())
         _, load["theirs_first"] = scrape(theirs.url, theirs_pid, None, theirs_proxy)
-        methods = sim.sent_bytes()
         calls = sim.calls()
         for i in range(max(scrapes, their_scrapes)):
             if i < scrapes:
                 scrape(ours_url, ours_pid, ours_runs, ours_proxy)
             if i < their_scrapes:
                 scrape(theirs.url, theirs_pid, theirs_runs, theirs_proxy)
-        # steady state: what ours asked for across its scrapes above (nothing changed)
-        load["steady_by_method"] = {
-            k: v // scrapes
-            for k, v in by_method(methods, sim.sent_bytes()).items()
-            if k in ("WaitForUpdatesEx", "QueryPerf", "RetrievePropertiesEx", "ReadNextEvents")
-        }
         # Round trips of ours per steady scrape for the event history (vmware-exporter reads
         # no events, so these counts are ours alone): nothing happened, one ReadNextEvents.
         after = sim.calls()
@@ -198,6 +248,13 @@ def measure(
         ours_runs.peak_rss_mib = memory_kib(ours_pid, "VmHWM") / 1024
         theirs_runs.peak_rss_mib = memory_kib(theirs_pid, "VmHWM") / 1024
         theirs.stop()
+        # steady state by method, ours alone (the simulator counts every client's calls)
+        methods = sim.sent_bytes()
+        for _ in range(3):
+            scrape(ours_url, ours_pid, None, ours_proxy)
+        load["steady_by_method"] = {
+            k: v // 3 for k, v in by_method(methods, sim.sent_bytes()).items()
+        }
         # a full collection on the kept session: versions forgotten, the exporter reads all
         sim.updates(forget_versions=True)
         methods = sim.sent_bytes()
@@ -224,6 +281,7 @@ def measure(
             times.append(time.perf_counter() - t0)
         load["exposition_bytes"], load["gzip_bytes"] = len(data), compressed
         load["gzip_seconds"] = statistics.median(times)
+        steps = profile(sim)
         for i in range(1, soak + 1):
             scrape(ours_url, ours_pid, None, ours_proxy)
             if i == 1 or i % 25 == 0:
@@ -247,12 +305,13 @@ def measure(
         | {"median_wall": theirs_runs.median_wall(), "median_cpu": theirs_runs.median_cpu()},
         "soak_rss_mib": soak_rss,
         "load": load,
+        "profile": steps,
     }
 
 
 def mb(n: object) -> str:
     assert isinstance(n, int | float)
-    return f"{n / 1e6:.2f} MB"
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def table(results: list[dict[str, object]]) -> str:
@@ -309,6 +368,20 @@ def table(results: list[dict[str, object]]) -> str:
             f" smaller), compressing {load['gzip_seconds'] * 1000:.0f} ms"
             f" ({load['gzip_seconds'] / r['ours']['median_wall']:.3f} of the median scrape)"  # type: ignore[index]
             f"; simulator start {r['sim_start_seconds']:.0f} s, RSS {r['sim_rss_mib']:.0f} MiB\n"
+        )
+    for r in results:
+        steps = r["profile"]
+        assert isinstance(steps, dict)
+        total = sum(v for k, v in steps.items() if k != "full_read")
+        parts = ", ".join(
+            f"{k.replace('_', ' ')} {v * 1000:.0f} ms ({v / total:.0%})"
+            for k, v in steps.items()
+            if k != "full_read"
+        )
+        out += (
+            f"\n{r['vms']} VMs, one steady collection step by step: {parts};"
+            f" perf (wait + read) {(steps['perf_wait'] + steps['perf_read']) / total:.0%};"
+            f" a full read alone {steps['full_read']:.2f} s\n"
         )
     for r in results:
         soak = r["soak_rss_mib"]

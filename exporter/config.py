@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.collectors import Kind, kinds
-from exporter.targets import Problem, Secret, TargetConfig, read_secret_file
+from exporter.targets import Problem, Secret, TargetConfig, field_types, read_secret_file
 from exporter.yamlfile import ConfigError, parse_yaml, read_yaml
 
 __all__ = ["Config", "ConfigError", "TargetConfig", "load_config", "parse_config"]
@@ -119,7 +119,7 @@ def _parse_target(
         return None
     cls = kind.config
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     secrets = {key: field for field in kind.secrets for key in secret_keys(field)}
     allowed = set(fields) | set(secrets) | {"kind"}
     values: dict[str, Any] = {}

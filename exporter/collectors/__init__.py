@@ -24,10 +24,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from exporter.blocking import Lane
 from exporter.metrics import SampleSet
-from exporter.targets import Secret, TargetConfig
+from exporter.targets import Secret, TargetConfig, field_types
 
 # The modules under exporter.collectors that declare a kind: the one line to add a kind.
-KIND_MODULES = ("libvirt", "vsphere", "ceph", "iscsi")
+KIND_MODULES = ("libvirt", "vsphere", "ceph", "iscsi", "openstack")
 
 
 class Collector(Protocol):
@@ -70,7 +70,7 @@ class Kind(Generic[T]):
     @property
     def secrets(self) -> tuple[str, ...]:
         """The config's `Secret` fields; each is given as F, F_file or F_env."""
-        hints = typing.get_type_hints(self.config)
+        hints = field_types(self.config)
         return tuple(
             f.name
             for f in dataclasses.fields(self.config)

@@ -18,12 +18,21 @@ which Nova stops reporting at 2.88.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
-from exporter.collectors.openstack_samples import Answers, images_to_check
+from exporter.blocking import Lane
+from exporter.collectors import Kind
+from exporter.collectors.library import describe
+from exporter.collectors.openstack_samples import Answers, collection_samples, images_to_check
+from exporter.metrics import SampleSet
+from exporter.targets import Problem, Secret, TargetConfig, check_readable_file
 
 COMPUTE_MICROVERSION = "2.53"
 PAGE = 1000  # Nova's default max_limit: one request per thousand instances
@@ -120,3 +129,131 @@ def read(conn: Any, microversion: str | None, region: str = "") -> Answers:
         images=images,
         region=region,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenStackTarget(TargetConfig):
+    """Either `cloud` (a clouds.yaml entry, from `clouds_file` or openstacksdk's usual
+    places) or the password auth keys; the user needs the admin role (or a reader role
+    across projects: the policy rules under docs/openstack.md)."""
+
+    kind: ClassVar[str] = "openstack"
+    cloud: str | None = None
+    clouds_file: str | None = None
+    auth_url: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    project_name: str | None = None
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    def validate(self, problem: Problem) -> None:
+        super().validate(problem)
+        direct = {
+            "auth_url": self.auth_url,
+            "username": self.username,
+            "password": self.password,
+            "project_name": self.project_name,
+        }
+        if self.cloud is not None:
+            for key, value in direct.items():
+                if value is not None:
+                    problem(
+                        key,
+                        "give either cloud (a clouds.yaml entry) or auth_url and its"
+                        " keys, not both",
+                    )
+            if self.clouds_file is not None:
+                check_readable_file(self.clouds_file, "clouds_file", problem)
+        else:
+            if self.clouds_file is not None:
+                problem("clouds_file", "only with cloud: the entry of the file to use")
+            for key, value in direct.items():
+                if value is None:
+                    problem(key, "required unless cloud names a clouds.yaml entry")
+            if self.auth_url is not None and not re.match(r"https?://[^/\s]+", self.auth_url):
+                problem("auth_url", f"must be Keystone's http(s) URL, got {self.auth_url!r}")
+        if self.ca_file is not None:
+            check_readable_file(self.ca_file, "ca_file", problem)
+
+    @property
+    def where(self) -> str:
+        """What error messages name: the cloud entry or the Keystone URL (never a secret)."""
+        return f"cloud {self.cloud}" if self.cloud else str(self.auth_url)
+
+
+class OpenStackCollector:
+    def __init__(self, target: OpenStackTarget, lane: Lane) -> None:
+        self.target = target
+        self.lane = lane
+        self.conn: Any = None
+        self.microversion: str | None = None
+
+    def _connect(self) -> Any:
+        """An openstacksdk connection (authenticates lazily, on the first request)."""
+        openstack = load_openstack()
+        t = self.target
+        # Only what the target sets, so a clouds.yaml entry keeps its own TLS settings.
+        options: dict[str, Any] = {"api_timeout": t.timeout}
+        if t.region_name is not None:
+            options["region_name"] = t.region_name
+        if not t.verify_tls:
+            options["verify"] = False
+        if t.ca_file is not None:
+            options["cacert"] = t.ca_file
+        if t.cloud is not None:
+            config = openstack.config.OpenStackConfig(
+                config_files=[t.clouds_file] if t.clouds_file else None, load_envvars=False
+            )
+            region = config.get_one(cloud=t.cloud, **options)
+            return openstack.connection.Connection(config=region)
+        assert t.password is not None
+        region = openstack.config.get_cloud_region(
+            load_yaml_config=False,
+            load_envvars=False,
+            auth_type="password",
+            auth={
+                "auth_url": t.auth_url,
+                "username": t.username,
+                "password": t.password.reveal(),
+                "project_name": t.project_name,
+                "user_domain_name": t.user_domain_name,
+                "project_domain_name": t.project_domain_name,
+            },
+            **options,
+        )
+        return openstack.connection.Connection(config=region)
+
+    def read(self) -> Answers:
+        """Blocking: runs in the target's lane. A failed read drops the connection, so the
+        next collection authenticates again (a rotated password, a restarted Keystone)."""
+        try:
+            if self.conn is None:
+                self.conn = self._connect()
+                self.microversion = compute_microversion(self.conn)
+            region = getattr(self.conn.config, "region_name", None) or ""
+            return read(self.conn, self.microversion, str(region))
+        except Exception:
+            conn, self.conn = self.conn, None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            raise
+
+    async def collect(self) -> SampleSet:
+        try:
+            answers = await self.lane.run(self.read)
+            return collection_samples(self.target.name, answers)
+        except Exception as err:
+            raise RuntimeError(f"openstack {self.target.where}: {describe(err)}") from err
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await asyncio.wait_for(self.lane.run(conn.close), 5)
+
+
+KIND = Kind(config=OpenStackTarget, create=OpenStackCollector)

@@ -27,13 +27,15 @@ def config_text(secret: str) -> str:
 
 
 def test_the_shipped_kinds_are_one_module_each() -> None:
-    assert set(kinds()) == {"libvirt", "vsphere", "ceph", "iscsi"} == set(KIND_MODULES)
+    assert set(kinds()) == {"libvirt", "vsphere", "ceph", "iscsi", "openstack"} == set(KIND_MODULES)
     assert kinds()["vsphere"].secrets == ("password",)
+    assert kinds()["openstack"].secrets == ("password",)
     assert {name: kind.slots for name, kind in kinds().items()} == {
         "libvirt": 2,
         "vsphere": 2,
         "ceph": 1,
         "iscsi": 1,
+        "openstack": 1,
     }
 
 

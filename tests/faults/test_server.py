@@ -244,3 +244,112 @@ def test_out_of_file_descriptors_logs_quietly_and_recovers(tmp_path: Path) -> No
             client.close()
         proc.terminate()
         proc.wait(10)
+
+
+def test_reload_applies_new_web_config_users(tmp_path: Path) -> None:
+    import base64
+
+    import bcrypt
+
+    def users(password: bytes) -> str:
+        hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()
+        return f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+
+    def status(method: str, path: str, password: str) -> int:
+        request = urllib.request.Request(url + path, method=method)
+        token = base64.b64encode(f"prometheus:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    web = tmp_path / "web.yml"
+    web.write_text(users(b"old-pass"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "exporter.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.config.file={web}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if status("GET", "/metrics", "old-pass") == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert status("GET", "/metrics", "old-pass") == 200
+        web.write_text(users(b"new-pass"))
+        assert status("POST", "/-/reload", "new-pass") == 401  # not yet reloaded
+        assert status("POST", "/-/reload", "old-pass") == 200
+        assert status("GET", "/metrics", "new-pass") == 200
+        assert status("GET", "/metrics", "old-pass") == 401  # its cached success is gone
+        # A broken web config is refused; the current users stay.
+        web.write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
+        assert status("POST", "/-/reload", "new-pass") == 500
+        assert status("GET", "/metrics", "new-pass") == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_reload_serves_a_new_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    from tests.core.test_web import self_signed
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    cert_a, key_a = self_signed(first)
+    cert_b, key_b = self_signed(second)
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config: {{cert_file: {cert_a}, key_file: {key_a}}}\n")
+    port = free_port()
+    with open(tmp_path / "exporter.log", "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.config.file={web}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def served() -> str:
+        return ssl.get_server_certificate(("127.0.0.1", port), timeout=5)
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                before = served()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert ssl.PEM_cert_to_DER_cert(before) == ssl.PEM_cert_to_DER_cert(cert_a.read_text())
+        web.write_text(f"tls_server_config: {{cert_file: {cert_b}, key_file: {key_b}}}\n")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while ssl.PEM_cert_to_DER_cert(served()) != ssl.PEM_cert_to_DER_cert(cert_b.read_text()):
+            assert time.monotonic() < deadline, "the new certificate was not served"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)

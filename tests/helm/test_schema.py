@@ -30,7 +30,7 @@ def vsphere(**extra: Any) -> dict[str, Any]:
     [
         (
             {"config": {"targets": [{"name": "h", "kind": "hyperv"}]}},
-            ["config.targets.0.kind", '"vsphere", "libvirt", "ceph", "iscsi"'],
+            ["config.targets.0.kind", '"vsphere", "libvirt", "ceph", "iscsi", "openstack"'],
         ),
         (
             {"config": {"targets": [vsphere(colour="blue")]}},
@@ -128,6 +128,21 @@ def test_schema_accepts_every_kind(
                     "keyring": "/etc/ceph/keyring",
                 },
                 {"name": "iscsi-local", "kind": "iscsi", "sysfs_root": "/host/sys"},
+                {
+                    "name": "cloud",
+                    "kind": "openstack",
+                    "auth_url": "https://keystone.example:5000/v3",
+                    "username": "monitor",
+                    "passwordSecretKey": "openstack",
+                    "project_name": "admin",
+                    "region_name": "RegionOne",
+                },
+                {
+                    "name": "cloud2",
+                    "kind": "openstack",
+                    "cloud": "prod",
+                    "clouds_file": "/etc/openstack/clouds.yaml",
+                },
             ]
         },
     }
