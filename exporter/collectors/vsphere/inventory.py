@@ -34,7 +34,7 @@ from typing import Any
 
 from exporter.collectors.library import describe
 from exporter.collectors.vsphere.samples import Objects
-from exporter.collectors.vsphere.session import Session, filter_spec
+from exporter.collectors.vsphere.session import Session, filter_spec, with_autostart_fallback
 from exporter.collectors.vsphere.wire import ObjectUpdate, invoke_raw, parse_update_set, pyvmomi
 
 log = logging.getLogger("exporter.collectors.vsphere")
@@ -99,7 +99,6 @@ class Inventory:
 
     def _full(self, session: Session) -> None:
         """A new collector and filter, and their initial update set: everything."""
-        vmodl = pyvmomi().vmodl
         self.version, self.si = None, None
         old, self.collector = self.collector, None
         if old is not None:
@@ -107,20 +106,12 @@ class Inventory:
                 old.DestroyPropertyCollector()
         si = session.ensure()
         collector = session.content.propertyCollector.CreatePropertyCollector()
-        try:
-            collector.CreateFilter(filter_spec(session.view, session.autostart_via_manager), False)
-        except (vmodl.fault.InvalidArgument, vmodl.query.InvalidProperty) as err:
-            if not session.autostart_via_manager:
-                raise
-            # A vCenter that does not follow the property path to the autostart managers:
-            # read each host's copy of the config instead, from now on for this session.
-            log.warning(
-                "property collector refused the traversal to autostart managers,"
-                " reading config.autoStart of each host instead",
-                extra={"fields": {"target": session.target.name, "reason": describe(err)}},
-            )
-            session.autostart_via_manager = False
-            collector.CreateFilter(filter_spec(session.view, False), False)
+        with_autostart_fallback(
+            session,
+            lambda via_manager: collector.CreateFilter(
+                filter_spec(session.view, via_manager), False
+            ),
+        )
         self.collector, self.si = collector, si
         self.objects = {}
         self.version = ""

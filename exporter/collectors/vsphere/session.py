@@ -18,7 +18,8 @@ import logging
 import ssl
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from exporter.collectors.library import describe
 from exporter.collectors.vsphere.samples import REALTIME_INTERVAL, Objects, PerfData
@@ -32,6 +33,7 @@ from exporter.collectors.vsphere.wire import (
     query_perf_request,
 )
 
+R = TypeVar("R")
 log = logging.getLogger("exporter.collectors.vsphere")
 
 HOST_COUNTERS = (
@@ -323,33 +325,36 @@ def filter_spec(view: Any, via_manager: bool) -> Any:
     )
 
 
-def retrieve_objects(session: Session) -> Objects:
-    """One RetrievePropertiesEx over the view, plus its continuations. Blocking."""
+def with_autostart_fallback(session: Session, call: Callable[[bool], R]) -> R:
+    """`call(via_manager)` with the session's way to the autostart managers; once a vCenter
+    refuses the property path to them, each host's own copy of the config from then on."""
     _, vmodl = _pyvmomi()
-    session.ensure()
-    collector = session.content.propertyCollector
-    options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=5000)
     try:
-        answer = invoke_raw(
-            collector,
-            "RetrievePropertiesEx",
-            [filter_spec(session.view, session.autostart_via_manager)],
-            options,
-        )
+        return call(session.autostart_via_manager)
     except (vmodl.fault.InvalidArgument, vmodl.query.InvalidProperty) as err:
         if not session.autostart_via_manager:
             raise
-        # A vCenter that does not follow the property path to the autostart managers:
-        # read each host's copy of the config instead, from now on for this session.
         log.warning(
             "property collector refused the traversal to autostart managers,"
             " reading config.autoStart of each host instead",
             extra={"fields": {"target": session.target.name, "reason": describe(err)}},
         )
         session.autostart_via_manager = False
-        answer = invoke_raw(
-            collector, "RetrievePropertiesEx", [filter_spec(session.view, False)], options
-        )
+        return call(False)
+
+
+def retrieve_objects(session: Session) -> Objects:
+    """One RetrievePropertiesEx over the view, plus its continuations. Blocking."""
+    _, vmodl = _pyvmomi()
+    session.ensure()
+    collector = session.content.propertyCollector
+    options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=5000)
+    answer = with_autostart_fallback(
+        session,
+        lambda via_manager: invoke_raw(
+            collector, "RetrievePropertiesEx", [filter_spec(session.view, via_manager)], options
+        ),
+    )
     objects, token = parse_retrieve_result(answer)
     while token:
         more, token = parse_retrieve_result(
