@@ -10,6 +10,8 @@ Targets of the lab:
   load scenarios, once exporter/collectors/vsphere exists;
 - `ceph-lab`: a throwaway Ceph cluster (harness/ceph.py), once
   exporter/collectors/ceph.py exists.
+- `openstack-lab`: a throwaway OpenStack (harness/openstack.py) with one running instance.
+  The lab is package-scoped so that this cloud stops before tests/openstack starts its own.
 Until a collector exists its panels are checked for query success only; from then on for
 data too. A collector of a new kind makes `test_every_collector_feeds_the_lab` fail until a
 target of that kind is added to `lab_targets` below.
@@ -86,6 +88,10 @@ CEPH_FAMILIES = {
     "hypervisor_ceph_osds_up",
     "hypervisor_ceph_osds_in",
     "hypervisor_ceph_osd_up",
+}
+OPENSTACK_FAMILIES = {
+    "hypervisor_openstack_server_vm_state",
+    "hypervisor_openstack_agent_up",
 }
 ISCSI_FAMILIES = {
     "hypervisor_iscsi_session_up",
@@ -195,10 +201,36 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             targets.append({"name": "ceph-lab", "kind": "ceph", "conf": str(cluster.conf)})
             kinds.add("ceph")
             required |= CEPH_FAMILIES
+        if collector_exists("openstack"):
+            # A throwaway Nova (harness/openstack.py) with one running instance, so the
+            # fleet board's platform filter and the VM panels see OpenStack data.
+            from harness.openstack import OpenStackCloud
+
+            cloud = OpenStackCloud(workdir / "openstack")
+            cloud.start()
+            peers.callback(cloud.stop)
+            cloud.seed()
+            cloud.create_server("lab-instance")
+            secret = workdir / "openstack.pass"
+            secret.write_text(cloud.password + "\n")
+            auth = cloud.auth
+            targets.append(
+                {
+                    "name": "openstack-lab",
+                    "kind": "openstack",
+                    "auth_url": auth["auth_url"],
+                    "username": auth["username"],
+                    "password_file": str(secret),
+                    "project_name": auth["project_name"],
+                    "region_name": "RegionOne",
+                }
+            )
+            kinds.add("openstack")
+            required |= OPENSTACK_FAMILIES
         yield targets, kinds, required
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 @starts_peer
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("dashboards-lab")

@@ -55,7 +55,7 @@ def prometheus_get(lab: Lab, path: str, params: list[tuple[str, str]]) -> dict[s
     return answer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def selections(lab: Lab) -> dict[str, list[dict[str, str]]]:
     """{board file: [{variable: value}, ...]}: every selection a user can make in the lab,
     each board's variables resolved in order the way Grafana does (a variable's query sees the
