@@ -62,14 +62,17 @@ class SampleSet:
     duplicated: set[str] = field(default_factory=set)
 
     def add(self, family: Family, value: float, **labels: str) -> None:
+        names = family.labels
         try:
-            key = tuple(labels[name] for name in family.labels)
+            key = tuple([labels[name] for name in names])
         except KeyError as missing:
             raise ValueError(f"{family.name}: label {missing} not given") from None
-        if len(labels) != len(family.labels):
-            extra = set(labels) - set(family.labels)
+        if len(labels) != len(names):
+            extra = set(labels) - set(names)
             raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
-        bucket = self.series.setdefault(family, {})
+        bucket = self.series.get(family)
+        if bucket is None:
+            bucket = self.series[family] = {}
         if key in bucket:
             self.duplicates += 1
             self.duplicated.add(family.name)
@@ -80,8 +83,27 @@ class SampleSet:
         """Adds one series per state of `stateset`, 1 for `current` and 0 for the others."""
         if current not in stateset.states:
             raise ValueError(f"{stateset.family.name}: unknown state {current!r}")
+        family = stateset.family
+        names = family.labels[:-1]  # the last one is `state`
+        if "state" in labels:
+            raise ValueError(f"{family.name}: the state label is the state set's own")
+        try:
+            prefix = tuple([labels[name] for name in names])
+        except KeyError as missing:
+            raise ValueError(f"{family.name}: label {missing} not given") from None
+        if len(labels) != len(names):
+            extra = set(labels) - set(names)
+            raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
+        bucket = self.series.get(family)
+        if bucket is None:
+            bucket = self.series[family] = {}
         for state in stateset.states:
-            self.add(stateset.family, 1.0 if state == current else 0.0, state=state, **labels)
+            key = (*prefix, state)
+            if key in bucket:
+                self.duplicates += 1
+                self.duplicated.add(family.name)
+                continue
+            bucket[key] = 1.0 if state == current else 0.0
 
     def value(self, family: Family, **labels: str) -> float | None:
         """The value of one series, or None: for tests and the landing page."""
@@ -136,11 +158,18 @@ def render(sample_sets: Iterable[SampleSet]) -> str:
             template = f"{family.name}{{{labels}}} %s\n"
         else:
             template = f"{family.name} %s\n"
-        seen: set[LabelValues] = set()
-        for bucket in merged[family]:
+        buckets = merged[family]
+        if len(buckets) > 1:  # one key in several sample sets: the first one's sample
+            first: dict[LabelValues, float] = {}
+            for bucket in buckets:
+                for key, value in bucket.items():
+                    first.setdefault(key, value)
+            buckets = [first]
+        for bucket in buckets:
             for key, value in bucket.items():
-                if key in seen:
-                    continue
-                seen.add(key)
-                out.append(template % (*map(_escape_label, key), format_value(value)))
+                # One check per series: escaping is rare, and most values need none.
+                if _NEEDS_ESCAPE.isdisjoint("".join(key)):
+                    out.append(template % (*key, format_value(value)))
+                else:
+                    out.append(template % (*map(_escape_label, key), format_value(value)))
     return "".join(out)

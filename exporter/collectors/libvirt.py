@@ -259,11 +259,13 @@ class PerDomainFallback:
         self._lock = threading.Lock()
         self.in_flight: set[str] = set()
 
-    def fill(self, dom: Any, domain: Domain, xml: DomainXML | None) -> None:
-        """Adds the missing groups to `domain.stats`, in the bulk calls' keys."""
+    def fill(self, dom: Any, domain: Domain, xml: DomainXML | None, libvirt: Any = None) -> None:
+        """Adds the missing groups to `domain.stats`, in the bulk calls' keys. `libvirt`:
+        the binding, when the caller has it at hand (not looked up again per domain)."""
         stats = domain.stats
         wanted = BULK_GROUPS if domain.state in ACTIVE_STATES else CONFIG_GROUPS
-        missing = [g for g in wanted if not any(k.startswith(g) for k in stats)]
+        groups = {key[: key.find(".") + 1] for key in stats}  # "vcpu.current" -> "vcpu."
+        missing = [g for g in wanted if g not in groups]
         if not missing:
             return
         with self._lock:
@@ -271,15 +273,15 @@ class PerDomainFallback:
                 return  # a call on this domain from an earlier collection never returned
             self.in_flight.add(domain.uuid)
         try:
-            _fill_per_domain(dom, domain, xml, missing)
+            _fill_per_domain(dom, domain, xml, missing, libvirt or _libvirt())
         finally:
             with self._lock:
                 self.in_flight.discard(domain.uuid)
 
 
-def _fill_per_domain(dom: Any, domain: Domain, xml: DomainXML | None, missing: list[str]) -> None:
-    libvirt = _libvirt()
-
+def _fill_per_domain(
+    dom: Any, domain: Domain, xml: DomainXML | None, missing: list[str], libvirt: Any
+) -> None:
     stats = domain.stats
     if {"vcpu.", "balloon."} & set(missing):
         _state, max_kib, current_kib, vcpus, cpu_ns = dom.info()
@@ -409,7 +411,7 @@ def read_snapshot(
             domain.disk_sources = xml.disk_sources
             if domain.state in RUNNING_STATES:
                 domain.guest_agent_connected = xml.guest_agent_connected
-        fallback.fill(dom, domain, xml)
+        fallback.fill(dom, domain, xml, libvirt)
         domains.append(domain)
     pools = [_read_pool(pool) for pool in conn.listAllStoragePools()]
     memory = optional(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
@@ -546,8 +548,13 @@ def snapshot_samples(
         if dom.guest_agent_connected is not None:
             out.add(fam.VM_GUEST_TOOLS_RUNNING, 1 if dom.guest_agent_connected else 0, **labels)
         old = before.get(dom.uuid)
-        _capacity_samples(out, labels, dom, old if wall > 0 else None, wall)
+        if old is not None and wall <= 0:
+            old = None
         nets = _indexed(dom.stats, "net")
+        disks = _indexed(dom.stats, "block")
+        old_nets = _indexed(old.stats, "net") if old is not None else {}
+        old_disks = _indexed(old.stats, "block") if old is not None else {}
+        _capacity_samples(out, labels, dom, old, wall, (disks, old_disks), (nets, old_nets))
         for iface, counters in nets.items():
             for family, key in (
                 (fam.VM_NET_RX_PACKETS, "rx.pkts"),
@@ -557,9 +564,8 @@ def snapshot_samples(
             ):
                 if key in counters:
                     out.add(family, counters[key], **labels, interface=iface)
-        if old is None or wall <= 0:
+        if old is None:
             continue
-        old_nets = _indexed(old.stats, "net")
         for iface, counters in nets.items():
             prev = old_nets.get(iface)
             if prev is None:
@@ -567,8 +573,7 @@ def snapshot_samples(
             ratio = _packet_loss(prev, counters)
             if ratio is not None:
                 out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=iface)
-        old_disks = _indexed(old.stats, "block")
-        for disk, counters in _indexed(dom.stats, "block").items():
+        for disk, counters in disks.items():
             prev = old_disks.get(disk)
             if prev is None or "rd.times" not in counters:
                 continue
@@ -595,10 +600,20 @@ def snapshot_samples(
     return out
 
 
+Devices = dict[str, dict[str, float]]
+
+
 def _capacity_samples(
-    out: SampleSet, labels: dict[str, str], dom: Domain, old: Domain | None, wall: float
+    out: SampleSet,
+    labels: dict[str, str],
+    dom: Domain,
+    old: Domain | None,
+    wall: float,
+    disks: tuple[Devices, Devices],
+    nics: tuple[Devices, Devices],
 ) -> None:
-    """vCPUs, memory, CPU use, disk and NIC throughput of one domain; rates need `old`."""
+    """vCPUs, memory, CPU use, disk and NIC throughput of one domain; rates need `old`.
+    `disks` and `nics`: `_indexed` of this domain's stats and of `old`'s ({} without)."""
     stats = dom.stats
     vcpus = stats.get("vcpu.current")
     if vcpus is not None:
@@ -615,12 +630,10 @@ def _capacity_samples(
             ratio = usage_ratio(used / 1e9, wall, vcpus) if used is not None else None
             if ratio is not None:
                 out.add(fam.VM_CPU_USAGE_RATIO, ratio, **labels)
-    for kind, label, counters in (
-        ("block", "disk", DISK_COUNTERS),
-        ("net", "interface", NIC_COUNTERS),
+    for (now, then), label, counters in (
+        (disks, "disk", DISK_COUNTERS),
+        (nics, "interface", NIC_COUNTERS),
     ):
-        now = _indexed(stats, kind)
-        then = _indexed(old.stats, kind) if old is not None else {}
         for device, values in now.items():
             for key, total_family, rate_family in counters:
                 if key not in values:
