@@ -62,14 +62,21 @@ class SampleSet:
     duplicated: set[str] = field(default_factory=set)
 
     def add(self, family: Family, value: float, **labels: str) -> None:
-        names = family.labels
-        try:
-            key = tuple([labels[name] for name in names])
-        except KeyError as missing:
-            raise ValueError(f"{family.name}: label {missing} not given") from None
-        if len(labels) != len(names):
-            extra = set(labels) - set(names)
-            raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
+        self._put(family, _label_values(family, family.labels, labels), value)
+
+    def add_state(self, stateset: StateSet, current: str, **labels: str) -> None:
+        """Adds one series per state of `stateset`, 1 for `current` and 0 for the others."""
+        family = stateset.family
+        if current not in stateset.states:
+            raise ValueError(f"{family.name}: unknown state {current!r}")
+        if "state" in labels:
+            raise ValueError(f"{family.name}: the state label is the state set's own")
+        # The label values are checked once for all states (the last label is `state`).
+        prefix = _label_values(family, family.labels[:-1], labels)
+        for state in stateset.states:
+            self._put(family, (*prefix, state), 1.0 if state == current else 0.0)
+
+    def _put(self, family: Family, key: LabelValues, value: float) -> None:
         bucket = self.series.get(family)
         if bucket is None:
             bucket = self.series[family] = {}
@@ -78,32 +85,6 @@ class SampleSet:
             self.duplicated.add(family.name)
             return
         bucket[key] = value
-
-    def add_state(self, stateset: StateSet, current: str, **labels: str) -> None:
-        """Adds one series per state of `stateset`, 1 for `current` and 0 for the others."""
-        if current not in stateset.states:
-            raise ValueError(f"{stateset.family.name}: unknown state {current!r}")
-        family = stateset.family
-        names = family.labels[:-1]  # the last one is `state`
-        if "state" in labels:
-            raise ValueError(f"{family.name}: the state label is the state set's own")
-        try:
-            prefix = tuple([labels[name] for name in names])
-        except KeyError as missing:
-            raise ValueError(f"{family.name}: label {missing} not given") from None
-        if len(labels) != len(names):
-            extra = set(labels) - set(names)
-            raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
-        bucket = self.series.get(family)
-        if bucket is None:
-            bucket = self.series[family] = {}
-        for state in stateset.states:
-            key = (*prefix, state)
-            if key in bucket:
-                self.duplicates += 1
-                self.duplicated.add(family.name)
-                continue
-            bucket[key] = 1.0 if state == current else 0.0
 
     def value(self, family: Family, **labels: str) -> float | None:
         """The value of one series, or None: for tests and the landing page."""
@@ -139,6 +120,18 @@ def format_value(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
+
+
+def _label_values(family: Family, names: tuple[str, ...], labels: dict[str, str]) -> LabelValues:
+    """`labels`' values in the order of `names`; exactly those labels must be given."""
+    try:
+        key = tuple([labels[name] for name in names])
+    except KeyError as missing:
+        raise ValueError(f"{family.name}: label {missing} not given") from None
+    if len(labels) != len(names):
+        extra = set(labels) - set(names)
+        raise ValueError(f"{family.name}: unknown labels {sorted(extra)}")
+    return key
 
 
 def render(sample_sets: Iterable[SampleSet]) -> str:
