@@ -6,14 +6,15 @@
 For each inventory size one simulated vCenter (tools/vcsim) serves three exporters: ours
 with the default settings, ours with `capacity_interval: 300` (the capacity counters read
 every 5 minutes per VM, the setting docs/scaling.md recommends at these sizes) and
-vmware-exporter; their scrapes alternate, so all see the same machine load. Per scrape: wall time of the HTTP
-request (what Prometheus waits for), CPU seconds of the exporter process (utime + stime
-from /proc), and the process's peak RSS (VmHWM) after all scrapes. Medians of `--scrapes`
-scrapes of ours and `--their-scrapes` of theirs (per size: vmware-exporter takes tens of
-seconds a scrape at 10,000 VMs) after one warm-up scrape each (ours logs in once and keeps
-its session; theirs logs in per scrape, as it always does). `--soak N` then scrapes ours with
-capacity_interval N more times at the largest size (the first `--soak-default` of them
-also ours with the defaults) and reports their RSS along the way.
+vmware-exporter; their scrapes alternate, so all see the same machine load. Per scrape:
+wall time of the HTTP request (what Prometheus waits for), CPU seconds of the exporter
+process (utime + stime from /proc), and the process's peak RSS (VmHWM) after all scrapes.
+Medians of `--scrapes` scrapes of ours and `--their-scrapes` of theirs (per size:
+vmware-exporter takes tens of seconds a scrape at 10,000 VMs) after one warm-up scrape
+each (ours logs in once and keeps its session; theirs logs in per scrape, as it always
+does). `--soak N` then scrapes ours with capacity_interval N more times at the largest
+size (the first `--soak-default` of them also ours with the defaults) and reports their
+RSS along the way.
 
 Load on vCenter: each exporter talks to the simulator through its own byte-counting
 proxy (benchmarks/proxy.py), so the bytes vCenter sends per scrape are counted on the
