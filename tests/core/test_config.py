@@ -50,6 +50,11 @@ BAD = [
     (VSPHERE + ", password: a, password_file: /etc/hostname}]", "give only one of"),
     (VSPHERE + ", password: a, verify_tls: maybe}]", "key 'verify_tls': must be true or false"),
     (
+        VSPHERE + ", password: a, capacity_interval: -1}]",
+        "key 'capacity_interval': must be a number of seconds, 0 or more, got -1",
+    ),
+    (VSPHERE + ", password: a, capacity_interval: .inf}]", "key 'capacity_interval'"),
+    (
         VSPHERE + ", password: a, ca_file: /nonexistent/ca.pem}]",
         "key 'ca_file': file /nonexistent/ca.pem does not exist",
     ),
@@ -106,7 +111,7 @@ def test_check_config_accepts_a_good_config_and_connects_to_nothing(tmp_path: Pa
     path.write_text(
         f"""targets:
   - {{name: vc, kind: vsphere, host: 'unreachable.invalid:443', username: mon,
-      password_file: {secret}}}
+      password_file: {secret}, capacity_interval: 300}}
   - {{name: kvm, kind: libvirt, uri: 'qemu+ssh://unreachable.invalid/system'}}
 """
     )
