@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from exporter.collectors.vsphere.target import VsphereTarget
 from exporter.config import ConfigError, load_config, parse_config
+from harness.exporter import run_exporter
 
 VSPHERE = "targets: [{name: vc, kind: vsphere, host: 'vc.example:443', username: mon"
 
@@ -94,12 +93,7 @@ def test_check_config_and_start_exit_1_with_the_message(
     path = tmp_path / "exporter.yaml"
     path.write_text(body)
     for extra in (["--check-config"], ["--web.listen-address=127.0.0.1:0"]):
-        run = subprocess.run(
-            [sys.executable, "-m", "exporter", f"--config.file={path}", *extra],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        run = run_exporter(f"--config.file={path}", *extra)
         assert run.returncode == 1
         assert message in run.stderr and str(path) in run.stderr
 
@@ -115,12 +109,7 @@ def test_check_config_accepts_a_good_config_and_connects_to_nothing(tmp_path: Pa
   - {{name: kvm, kind: libvirt, uri: 'qemu+ssh://unreachable.invalid/system'}}
 """
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "exporter", "--check-config", f"--config.file={path}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = run_exporter("--check-config", f"--config.file={path}")
     assert run.returncode == 0, run.stderr
     assert "OK, 2 targets" in run.stdout
     assert "s3cret" not in run.stdout + run.stderr

@@ -18,17 +18,11 @@ import pytest
 import yaml
 
 from harness import exposition
-from harness.exporter import Exporter
+from harness.exporter import Exporter, basic_auth_users, run_exporter, status
 from harness.faults import fault_peer
 from harness.process import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.slow  # starts the exporter process
-
-
-def run_exporter(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=30
-    )
 
 
 @contextlib.contextmanager
@@ -238,40 +232,25 @@ def test_out_of_file_descriptors_logs_quietly_and_recovers(tmp_path: Path) -> No
 
 
 def test_reload_applies_new_web_config_users(tmp_path: Path) -> None:
-    import base64
-
-    import bcrypt
-
-    def users(password: bytes) -> str:
-        hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()
-        return f"basic_auth_users:\n  prometheus: '{hashed}'\n"
-
-    def status(method: str, path: str, password: str) -> int:
-        request = urllib.request.Request(url + path, method=method)
-        token = base64.b64encode(f"prometheus:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return int(answer.status)
-        except urllib.error.HTTPError as err:
-            return err.code
+    def answers(method: str, path: str, password: str) -> int:
+        return status(url + path, method, auth=("prometheus", password))
 
     web = tmp_path / "web.yml"
-    web.write_text(users(b"old-pass"))
+    web.write_text(basic_auth_users("old-pass"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     listen, web_config = f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"
     with exporter_process(tmp_path / "exporter.log", listen, web_config):
-        wait_until(lambda: status("GET", "/metrics", "old-pass") == 200, 20, "the exporter")
-        web.write_text(users(b"new-pass"))
-        assert status("POST", "/-/reload", "new-pass") == 401  # not yet reloaded
-        assert status("POST", "/-/reload", "old-pass") == 200
-        assert status("GET", "/metrics", "new-pass") == 200
-        assert status("GET", "/metrics", "old-pass") == 401  # its cached success is gone
+        wait_until(lambda: answers("GET", "/metrics", "old-pass") == 200, 20, "the exporter")
+        web.write_text(basic_auth_users("new-pass"))
+        assert answers("POST", "/-/reload", "new-pass") == 401  # not yet reloaded
+        assert answers("POST", "/-/reload", "old-pass") == 200
+        assert answers("GET", "/metrics", "new-pass") == 200
+        assert answers("GET", "/metrics", "old-pass") == 401  # its cached success is gone
         # A broken web config is refused; the current users stay.
         web.write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
-        assert status("POST", "/-/reload", "new-pass") == 500
-        assert status("GET", "/metrics", "new-pass") == 200
+        assert answers("POST", "/-/reload", "new-pass") == 500
+        assert answers("GET", "/metrics", "new-pass") == 200
 
 
 def test_reload_serves_a_new_certificate(tmp_path: Path) -> None:
