@@ -1,13 +1,18 @@
-"""The exporter itself as a real process on a free port, for end-to-end tests."""
+"""The exporter itself as a real process on a free port, for end-to-end tests; a run of its
+command line to the end; and the client side of its web config (basic auth)."""
 
 from __future__ import annotations
 
+import base64
+import ssl
+import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import yaml
 
 from harness.process import Peer, free_port, http_ok
@@ -49,3 +54,41 @@ class Exporter(Peer):
         status, body = self.get(path)
         assert status == 200, body
         return body
+
+
+def run_exporter(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`python -m exporter ARGS` run to its end (--check-config, a start that is refused),
+    its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def basic_auth_users(password: str, user: str = "prometheus", cost: int = 4) -> str:
+    """A web config's basic_auth_users section: `user` with `password` bcrypt-hashed at
+    `cost` (4, the least bcrypt takes, keeps tests fast)."""
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
+    return f"basic_auth_users:\n  {user}: '{hashed}'\n"
+
+
+def authorization(user: str, password: str) -> str:
+    """The Authorization header of HTTP basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def status(
+    url: str,
+    method: str = "GET",
+    auth: tuple[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> int:
+    """The HTTP status `url` answers (an error status too), with basic auth as (user,
+    password) when given, over TLS with `context` for https."""
+    request = urllib.request.Request(url, method=method)
+    if auth:
+        request.add_header("Authorization", authorization(*auth))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code

@@ -1,16 +1,25 @@
 """Misbehaving TCP peers on loopback: one that accepts and holds, one that resets, one that
 sends garbage, one that drips a byte at a time; and, once told to, one that answers again
-by forwarding to the real service. Connections accepted while misbehaving stay held."""
+by forwarding to the real service. Connections accepted while misbehaving stay held.
+
+`down_then_recovered` is the course every platform's fault test runs an exporter through:
+down at its timeout while another target is served, up again once the peer answers, and
+out within seconds of SIGTERM."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from harness import exposition
+from harness.exporter import Exporter
 
 MODES = ("hold", "reset", "garbage", "drip")
 
@@ -116,3 +125,61 @@ def fault_peer(
         yield peer
     finally:
         peer.close()
+
+
+@dataclass(frozen=True)
+class Course:
+    """What `down_then_recovered` measured."""
+
+    recovery: float  # seconds from the peer answering again to the target reading up
+    exit: float  # seconds from SIGTERM to the exporter's exit
+
+
+def down_then_recovered(
+    exporter: Exporter,
+    target: str,
+    timeout: float,
+    peers: Sequence[FaultPeer],
+    answer_again: Callable[[], None],
+    *,
+    served: str = "demo",
+    recovery_within: float = 30,
+) -> Course:
+    """Runs `exporter` through a fault test's course and returns what it measured.
+
+    While `peers` misbehave, three scrapes in a row each answer within `timeout` (the
+    target's) plus 2 s, with `target` down and `served` (a healthy target of the same
+    exporter) up, and the peers accepted at least one connection. Then `answer_again()`
+    makes the real service answer (forwarding, or the service back on the peers' ports);
+    `target` must read up within `recovery_within` seconds while the connections the peers
+    hold stay held, and through the real service (no new connection is held). Last,
+    SIGTERM must end the exporter within 5 s. The caller still stops the exporter
+    (`Exporter.stop`) when done.
+    """
+    for _ in range(3):
+        started = time.monotonic()
+        text = exporter.metrics()
+        took = time.monotonic() - started
+        assert took < timeout + 2, f"a scrape took {took:.1f}s with a {timeout}s timeout"
+        assert exposition.value(text, "hypervisor_target_up", target=target) == 0
+        assert exposition.value(text, "hypervisor_target_up", target=served) == 1
+    assert sum(peer.accepted for peer in peers) >= 1
+    answer_again()
+    answered = time.monotonic()
+    # Counted once the peers answer again: until then a client may still be connecting (a
+    # Ceph client retries its monitors in the background) and be held like the others.
+    held = sum(len(peer.held) for peer in peers)
+    while time.monotonic() < answered + recovery_within:
+        text = exporter.metrics()
+        if exposition.value(text, "hypervisor_target_up", target=target) == 1:
+            break
+        time.sleep(0.5)
+    recovery = time.monotonic() - answered
+    assert exposition.value(text, "hypervisor_target_up", target=target) == 1, exporter.log_tail(20)
+    assert sum(len(peer.held) for peer in peers) == held  # the old connections stay open
+    started = time.monotonic()
+    exporter.signal(signal.SIGTERM)
+    exporter.proc.wait(10)
+    exited = time.monotonic() - started
+    assert exited < 5, f"exit took {exited:.1f}s after SIGTERM"
+    return Course(recovery, exited)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from exporter.collectors.vsphere.target import VsphereTarget
 from exporter.config import ConfigError, load_config, parse_config
+from harness.exporter import run_exporter
 
 VSPHERE = "targets: [{name: vc, kind: vsphere, host: 'vc.example:443', username: mon"
 
@@ -50,6 +49,11 @@ BAD = [
     (VSPHERE + ", password: a, password_file: /etc/hostname}]", "give only one of"),
     (VSPHERE + ", password: a, verify_tls: maybe}]", "key 'verify_tls': must be true or false"),
     (
+        VSPHERE + ", password: a, capacity_interval: -1}]",
+        "key 'capacity_interval': must be a number of seconds, 0 or more, got -1",
+    ),
+    (VSPHERE + ", password: a, capacity_interval: .inf}]", "key 'capacity_interval'"),
+    (
         VSPHERE + ", password: a, ca_file: /nonexistent/ca.pem}]",
         "key 'ca_file': file /nonexistent/ca.pem does not exist",
     ),
@@ -89,12 +93,7 @@ def test_check_config_and_start_exit_1_with_the_message(
     path = tmp_path / "exporter.yaml"
     path.write_text(body)
     for extra in (["--check-config"], ["--web.listen-address=127.0.0.1:0"]):
-        run = subprocess.run(
-            [sys.executable, "-m", "exporter", f"--config.file={path}", *extra],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        run = run_exporter(f"--config.file={path}", *extra)
         assert run.returncode == 1
         assert message in run.stderr and str(path) in run.stderr
 
@@ -106,16 +105,11 @@ def test_check_config_accepts_a_good_config_and_connects_to_nothing(tmp_path: Pa
     path.write_text(
         f"""targets:
   - {{name: vc, kind: vsphere, host: 'unreachable.invalid:443', username: mon,
-      password_file: {secret}}}
+      password_file: {secret}, capacity_interval: 300}}
   - {{name: kvm, kind: libvirt, uri: 'qemu+ssh://unreachable.invalid/system'}}
 """
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "exporter", "--check-config", f"--config.file={path}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = run_exporter("--check-config", f"--config.file={path}")
     assert run.returncode == 0, run.stderr
     assert "OK, 2 targets" in run.stdout
     assert "s3cret" not in run.stdout + run.stderr

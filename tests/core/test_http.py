@@ -3,11 +3,9 @@ scrape's own timeout and an unknown target are answered, and basic auth in front
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +15,7 @@ from exporter.config import parse_config
 from exporter.http import CONTENT_TYPE, create_app
 from exporter.webconfig import MIN_COST, load_web_config
 from harness import exposition
+from harness.exporter import authorization, basic_auth_users
 from tests.core.fake_kind import FakeCollector, FakeTarget
 
 Client = TestClient[web.Request, web.Application]
@@ -95,12 +94,10 @@ async def test_health_and_readiness(client: Client) -> None:
 async def test_basic_auth_guards_every_endpoint(
     fake_kind: Kind[FakeTarget], tmp_path: Path
 ) -> None:
-    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(MIN_COST)).decode()
     path = tmp_path / "web.yaml"
-    path.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    path.write_text(basic_auth_users("s3cret", cost=MIN_COST))
     app = create_app(parse_config(CONFIG, "test.yaml"), web_config=load_web_config(str(path)))
-    good = "Basic " + base64.b64encode(b"prometheus:s3cret").decode()
-    bad = "Basic " + base64.b64encode(b"prometheus:wrong").decode()
+    good, bad = authorization("prometheus", "s3cret"), authorization("prometheus", "wrong")
     async with TestClient(TestServer(app)) as client:
         for endpoint in ("/-/healthy", "/probe?target=one", "/"):
             for header in ({}, {"Authorization": bad}, {"Authorization": "Bearer x"}):

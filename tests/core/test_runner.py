@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -134,20 +136,38 @@ async def test_a_scrape_joining_a_collection_keeps_its_own_deadline() -> None:
     assert made[0].collections == 1 and runner.errors_total == 0
 
 
+async def until(check: Callable[[], bool], within: float) -> None:
+    """Polls `check` every 10 ms until it holds; fails after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
 async def test_a_call_hung_past_its_grace_gives_its_slot_back_boundedly() -> None:
-    lane = Lane("t", slots=1, abandon_after=0.2, max_abandoned=2)
+    grace = 0.2
+    lane = Lane("t", slots=1, abandon_after=grace, max_abandoned=2)
     gate = threading.Event()
-    hung = [asyncio.ensure_future(lane.run(gate.wait, 10)) for _ in range(3)]
+    began = time.monotonic()
+    hung = [asyncio.ensure_future(lane.run(gate.wait, 120)) for _ in range(3)]
     await asyncio.sleep(0.05)
     assert lane.busy == 1  # one slot: the others wait...
-    await asyncio.sleep(1.5)
-    # ...until the running call is past its grace: two threads were left behind, the
-    # bound, and the third call holds the slot for good.
-    assert lane.abandoned == 2 and lane.busy == 1
+    # ...until the running call is past its grace, and never before: its slot comes back
+    # no sooner than `grace` after it started, however late this loop gets to look.
+    await until(lambda: lane.abandoned >= 1, within=100 * grace)
+    assert time.monotonic() - began >= grace
+    # Two threads are left behind, the bound, and the third call holds the slot for good.
+    # The wait is bounded only so that a slot never given back fails rather than hangs;
+    # a loaded machine only makes it come later.
+    await until(lambda: lane.abandoned == 2, within=100 * grace)
+    assert lane.busy == 1
+    # Past the bound nothing more is given back: the third call's grace ends well within
+    # this wait (the event loop fires the earlier deadline first, loaded or not), and
+    # still the lane stays held.
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(0.5):
+        async with asyncio.timeout(3 * grace):
             await lane.run(lambda: None)
         raise AssertionError("the lane must stay held at its bound")
+    assert lane.abandoned == 2 and lane.busy == 1
     gate.set()  # the peer answers: every thread returns, the slots are free again
     await asyncio.gather(*hung)
     assert lane.abandoned == 0 and lane.busy == 0

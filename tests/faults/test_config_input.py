@@ -3,8 +3,6 @@ time and memory; secrets refused when empty and scrubbed whatever their length."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from exporter.config import ConfigError, load_config, parse_config
 from exporter.logs import REDACTED, scrub
 from exporter.targets import Secret
+from harness.exporter import run_exporter
 
 ALIAS_BOMB = (
     'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
@@ -107,12 +106,7 @@ def test_check_config_prints_errors_not_tracebacks(tmp_path: Path) -> None:
     for index, body in enumerate([ALIAS_BOMB.encode(), b"\xff\xfe targets", b"[" * 100_000]):
         path = tmp_path / f"c{index}.yaml"
         path.write_bytes(body)
-        run = subprocess.run(
-            [sys.executable, "-m", "exporter", "--check-config", f"--config.file={path}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        run = run_exporter("--check-config", f"--config.file={path}")
         assert run.returncode == 1
         assert "Traceback" not in run.stderr and f"{path}:" in run.stderr
 

@@ -3,6 +3,7 @@ and reload without restart."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -10,23 +11,39 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness import exposition
-from harness.exporter import Exporter
+from harness.exporter import Exporter, basic_auth_users, run_exporter, status
 from harness.faults import fault_peer
-from harness.process import free_port
+from harness.process import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.slow  # starts the exporter process
 
 
-def run_exporter(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=30
-    )
+@contextlib.contextmanager
+def exporter_process(
+    log: Path, *args: str, preexec_fn: Callable[[], None] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m exporter ARGS` with its output in `log`, for the tests that need the bare
+    process (a port or web config harness.exporter.Exporter does not wait on, a resource
+    limit); SIGTERM and waited for when the block ends."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
+        )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_a_listen_address_in_use_is_one_line_and_exit_1() -> None:
@@ -59,22 +76,11 @@ def test_an_invalid_listen_address_is_one_line_and_exit_1(address: str, message:
 
 def test_port_zero_listens_on_a_free_port_and_logs_it(tmp_path: Path) -> None:
     log = tmp_path / "exporter.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "--web.listen-address=127.0.0.1:0"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while "address=127.0.0.1:" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    with exporter_process(log, "--web.listen-address=127.0.0.1:0"):
+        wait_until(lambda: "address=127.0.0.1:" in log.read_text(), 20, "the listening line")
         port = log.read_text().split("address=127.0.0.1:")[1].split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=5) as answer:
             assert answer.status == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_sigterm_exits_within_5s_while_workers_hang_and_a_scrape_is_in_flight(
@@ -208,101 +214,43 @@ def test_out_of_file_descriptors_logs_quietly_and_recovers(tmp_path: Path) -> No
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=low_limit,
-        )
-    clients: list[socket.socket] = []
-    try:
-        deadline = time.monotonic() + 20
-        while "msg=listening" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    with (
+        exporter_process(log, f"--web.listen-address=127.0.0.1:{port}", preexec_fn=low_limit),
+        contextlib.ExitStack() as clients,
+    ):
+        wait_until(lambda: "msg=listening" in log.read_text(), 20, "the listening line")
         for _ in range(200):  # slow clients: a request that never ends
-            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client = clients.enter_context(socket.create_connection(("127.0.0.1", port), 5))
             client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-            clients.append(client)
         time.sleep(5)
         flooded = log.read_text().splitlines()
         assert any("out of system resource" in line for line in flooded)
         assert len(flooded) < 30  # about one line a second at most, not thousands
-        for client in clients:
-            client.close()
-        clients.clear()
-        deadline = time.monotonic() + 10
-        while True:  # the exporter serves again once descriptors are free
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-    finally:
-        for client in clients:
-            client.close()
-        proc.terminate()
-        proc.wait(10)
+        clients.close()
+        # The exporter serves again once descriptors are free.
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/-/healthy"), 10, "serving again")
 
 
 def test_reload_applies_new_web_config_users(tmp_path: Path) -> None:
-    import base64
-
-    import bcrypt
-
-    def users(password: bytes) -> str:
-        hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()
-        return f"basic_auth_users:\n  prometheus: '{hashed}'\n"
-
-    def status(method: str, path: str, password: str) -> int:
-        request = urllib.request.Request(url + path, method=method)
-        token = base64.b64encode(f"prometheus:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return int(answer.status)
-        except urllib.error.HTTPError as err:
-            return err.code
+    def answers(method: str, path: str, password: str) -> int:
+        return status(url + path, method, auth=("prometheus", password))
 
     web = tmp_path / "web.yml"
-    web.write_text(users(b"old-pass"))
+    web.write_text(basic_auth_users("old-pass"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "exporter.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.config.file={web}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if status("GET", "/metrics", "old-pass") == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        assert status("GET", "/metrics", "old-pass") == 200
-        web.write_text(users(b"new-pass"))
-        assert status("POST", "/-/reload", "new-pass") == 401  # not yet reloaded
-        assert status("POST", "/-/reload", "old-pass") == 200
-        assert status("GET", "/metrics", "new-pass") == 200
-        assert status("GET", "/metrics", "old-pass") == 401  # its cached success is gone
+    listen, web_config = f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"
+    with exporter_process(tmp_path / "exporter.log", listen, web_config):
+        wait_until(lambda: answers("GET", "/metrics", "old-pass") == 200, 20, "the exporter")
+        web.write_text(basic_auth_users("new-pass"))
+        assert answers("POST", "/-/reload", "new-pass") == 401  # not yet reloaded
+        assert answers("POST", "/-/reload", "old-pass") == 200
+        assert answers("GET", "/metrics", "new-pass") == 200
+        assert answers("GET", "/metrics", "old-pass") == 401  # its cached success is gone
         # A broken web config is refused; the current users stay.
         web.write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
-        assert status("POST", "/-/reload", "new-pass") == 500
-        assert status("GET", "/metrics", "new-pass") == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        assert answers("POST", "/-/reload", "new-pass") == 500
+        assert answers("GET", "/metrics", "new-pass") == 200
 
 
 def test_reload_serves_a_new_certificate(tmp_path: Path) -> None:
@@ -318,38 +266,15 @@ def test_reload_serves_a_new_certificate(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text(f"tls_server_config: {{cert_file: {cert_a}, key_file: {key_a}}}\n")
     port = free_port()
-    with open(tmp_path / "exporter.log", "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.config.file={web}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
-    def served() -> str:
-        return ssl.get_server_certificate(("127.0.0.1", port), timeout=5)
+    def served() -> bytes:
+        return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", port), timeout=5))
 
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                before = served()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        assert ssl.PEM_cert_to_DER_cert(before) == ssl.PEM_cert_to_DER_cert(cert_a.read_text())
+    listen, web_config = f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"
+    with exporter_process(tmp_path / "exporter.log", listen, web_config) as proc:
+        wait_until(lambda: bool(served()), 20, "the exporter serving TLS")
+        assert served() == ssl.PEM_cert_to_DER_cert(cert_a.read_text())
         web.write_text(f"tls_server_config: {{cert_file: {cert_b}, key_file: {key_b}}}\n")
         proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while ssl.PEM_cert_to_DER_cert(served()) != ssl.PEM_cert_to_DER_cert(cert_b.read_text()):
-            assert time.monotonic() < deadline, "the new certificate was not served"
-            time.sleep(0.2)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        new = ssl.PEM_cert_to_DER_cert(cert_b.read_text())
+        wait_until(lambda: served() == new, 10, "the new certificate served", interval=0.2)

@@ -5,15 +5,13 @@ still exits."""
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from harness import exposition
 from harness.exporter import Exporter
-from harness.faults import MODES, fault_peer
+from harness.faults import MODES, down_then_recovered, fault_peer
+from harness.process import running
 from harness.vcsim import Vcsim
 
 TIMEOUT = 2
@@ -31,35 +29,9 @@ def test_vsphere_target_survives_a_misbehaving_vcenter(
                 {"name": "demo", "kind": "libvirt", "uri": "test:///default"},
             ]
         }
-        exporter = Exporter(config, tmp_path / "exporter")
-        try:
-            for _ in range(3):
-                started = time.monotonic()
-                text = exporter.metrics()
-                assert time.monotonic() - started < TIMEOUT + 2
-                assert exposition.value(text, "hypervisor_target_up", target="vc") == 0
-                assert exposition.value(text, "hypervisor_target_up", target="demo") == 1
-            assert peer.accepted >= 1
-            held = len(peer.held)
-            peer.answer_again()
-            answered = time.monotonic()
-            while time.monotonic() < answered + 30:
-                text = exporter.metrics()
-                if exposition.value(text, "hypervisor_target_up", target="vc") == 1:
-                    break
-                time.sleep(0.5)
-            recovery = time.monotonic() - answered
-            assert exposition.value(text, "hypervisor_target_up", target="vc") == 1, (
-                exporter.log_tail(20)
-            )
-            assert len(peer.held) == held
-            started = time.monotonic()
-            exporter.signal(signal.SIGTERM)
-            exporter.proc.wait(10)
-            exit_time = time.monotonic() - started
-        finally:
-            exporter.stop()
-    assert exit_time < 5
+        with running(Exporter(config, tmp_path / "exporter")) as exporter:
+            course = down_then_recovered(exporter, "vc", TIMEOUT, [peer], peer.answer_again)
     print(
-        f"vsphere {mode}: recovered {recovery:.1f}s after vCenter answered, exit {exit_time:.2f}s"
+        f"vsphere {mode}: recovered {course.recovery:.1f}s after vCenter answered,"
+        f" exit {course.exit:.2f}s"
     )

@@ -59,6 +59,10 @@ def vsphere(**extra: Any) -> dict[str, Any]:
             {"config": {"targets": [vsphere(timeout="ten")]}},
             ["config.targets.0.timeout: Invalid type. Expected: number, given: string"],
         ),
+        (
+            {"config": {"targets": [vsphere(capacity_interval=-1)]}},
+            ["config.targets.0.capacity_interval: Must be greater than or equal to 0"],
+        ),
         ({"config": {"targets": []}}, ["config.targets: Array must have at least 1 items"]),
         ({"image": {"pullPolicy": "Sometimes"}}, ["image.pullPolicy must be one of the following"]),
         ({"serviceMonitor": {"mode": "federate"}}, ["serviceMonitor.mode must be one of"]),
@@ -81,6 +85,7 @@ def vsphere(**extra: Any) -> dict[str, Any]:
         "missing-username",
         "key-of-other-kind",
         "timeout-type",
+        "capacity-interval",
         "no-targets",
         "pull-policy",
         "monitor-mode",
@@ -110,7 +115,7 @@ def test_schema_accepts_every_kind(
         "credentials": {"existingSecret": "hv-passwords"},
         "config": {
             "targets": [
-                vsphere(verify_tls=False, timeout=2.5),
+                vsphere(verify_tls=False, timeout=2.5, capacity_interval=300),
                 {
                     "name": "vc2",
                     "kind": "vsphere",

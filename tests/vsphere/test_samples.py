@@ -11,7 +11,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import families as fam
-from exporter.collectors.vsphere.samples import Snapshot, perf_targets, snapshot_samples
+from exporter.collectors.vsphere.samples import (
+    KeptCapacity,
+    Snapshot,
+    perf_targets,
+    snapshot_samples,
+)
 from exporter.metrics import SampleSet, render
 from tests.vsphere.conftest import DATA
 from tests.vsphere.record import HOST_BOOT
@@ -297,3 +302,84 @@ def test_datastore_provisioned_and_vms(lab: dict[str, Any]) -> None:
     got = snapshot_samples(T, Snapshot.from_dict(data))
     assert not series(got, fam.DATASTORE_PROVISIONED)
     assert one(got, fam.DATASTORE_VMS, datastore=ds["name"]) == 0
+
+
+def _vm_perf(cpu: float, read: float) -> dict[str, dict[str, list[float]]]:
+    """A VM's perf as read: an alerting counter and two capacity counters."""
+    return {
+        "virtualDisk.readOIO.latest": {"scsi0:0": [2.0, 20.0]},
+        "cpu.usage.average": {"": [cpu, 20.0]},
+        "virtualDisk.read.average": {"scsi0:0": [read, 20.0]},
+    }
+
+
+def test_capacity_due_by_age() -> None:
+    kept = KeptCapacity(300)
+    assert kept.due(["vm-1", "vm-2"], 1000) == {"vm-1", "vm-2"}  # never read
+    perf = {"vm-1": _vm_perf(2500, 10), "vm-2": _vm_perf(100, 1)}
+    kept.update(perf, {"vm-1", "vm-2"}, {"vm-1", "vm-2"}, 1000)
+    assert kept.due(["vm-1", "vm-2", "vm-3"], 1299.9) == {"vm-3"}  # vm-3 newly running
+    assert kept.due(["vm-1", "vm-2"], 1300) == {"vm-1", "vm-2"}
+    # every collection with 0, as before the key existed
+    every = KeptCapacity(0)
+    every.update({"vm-1": _vm_perf(1, 1)}, {"vm-1"}, {"vm-1"}, 1000)
+    assert every.due(["vm-1"], 1000) == {"vm-1"}
+    assert every.read == {}  # nothing kept when nothing is served from it
+
+
+def test_kept_capacity_served_between_reads() -> None:
+    kept = KeptCapacity(300)
+    kept.update({"vm-1": _vm_perf(2500, 10)}, {"vm-1"}, {"vm-1"}, 1000)
+    # next collection: vm-1 not due, asked only its alerting counters
+    perf = {"vm-1": {"virtualDisk.readOIO.latest": {"scsi0:0": [7.0, 20.0]}}}
+    kept.update(perf, {"vm-1"}, set(), 1020)
+    assert perf["vm-1"] == {
+        "virtualDisk.readOIO.latest": {"scsi0:0": [7.0, 20.0]},  # fresh
+        "cpu.usage.average": {"": [2500, 20.0]},  # kept
+        "virtualDisk.read.average": {"scsi0:0": [10, 20.0]},
+    }
+    # the kept values become samples like fresh ones
+    snap = Snapshot(
+        {
+            "host-1": {"type": "HostSystem", "name": "h", "runtime.connectionState": "connected"},
+            "vm-1": {
+                "type": "VirtualMachine",
+                "name": "v",
+                "runtime.host": "host-1",
+                "runtime.powerState": "poweredOn",
+            },
+        },
+        perf,
+    )
+    got = snapshot_samples(T, snap)
+    assert one(got, fam.VM_CPU_USAGE_RATIO, host="h", vm="v") == pytest.approx(0.25)
+    assert one(got, fam.VM_DISK_READ_RATE, host="h", vm="v", disk="scsi0:0") == 10 * 1024
+    # a fresh read replaces them; the read time moves on
+    perf = {"vm-1": _vm_perf(5000, 20)}
+    kept.update(perf, {"vm-1"}, {"vm-1"}, 1300)
+    assert kept.read["vm-1"][0] == 1300
+    assert kept.read["vm-1"][1]["cpu.usage.average"] == {"": [5000, 20.0]}
+    assert "virtualDisk.readOIO.latest" not in kept.read["vm-1"][1]  # capacity only
+
+
+def test_kept_capacity_forgotten_when_not_running_and_when_asked_for_none() -> None:
+    kept = KeptCapacity(300)
+    kept.update(
+        {"vm-1": _vm_perf(1, 1), "vm-2": _vm_perf(2, 2)}, {"vm-1", "vm-2"}, {"vm-1", "vm-2"}, 0
+    )
+    # vm-2 stopped (or left, or its host disconnected): no longer running
+    perf: dict[str, Any] = {}
+    kept.update(perf, {"vm-1"}, set(), 20)
+    assert set(kept.read) == {"vm-1"} and set(perf) == {"vm-1"}
+    # running again: due at once, and nothing stale served meanwhile
+    assert kept.due(["vm-1", "vm-2"], 40) == {"vm-2"}
+    # asked, but vCenter had no capacity sample: nothing served, asked again next time
+    perf = {"vm-2": {"virtualDisk.readOIO.latest": {"scsi0:0": [1.0, 20.0]}}}
+    kept.update(perf, {"vm-1", "vm-2"}, {"vm-2"}, 40)
+    assert "cpu.usage.average" not in perf["vm-2"]
+    assert kept.due(["vm-1", "vm-2"], 60) == {"vm-2"}
+    # a failed batch (not answered, so not asked): the kept values are served meanwhile
+    perf = {}
+    kept.update(perf, {"vm-1"}, set(), 400)
+    assert perf["vm-1"]["cpu.usage.average"] == {"": [1, 20.0]}
+    assert kept.due(["vm-1"], 400) == {"vm-1"}

@@ -4,11 +4,13 @@ xsi prefix declared on the envelope; the simulator instead declares it on every 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any
 
 from exporter.collectors.vsphere.inventory import apply_updates
 from exporter.collectors.vsphere.wire import parse_perf, parse_retrieve_result, parse_update_set
+from tests.vsphere.conftest import DATA
 
 ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -89,54 +91,102 @@ def test_last_page_has_no_token() -> None:
 
 PERF = ENVELOPE.format(
     '<QueryPerfResponse xmlns="urn:vim25">'
-    '<returnval xsi:type="PerfEntityMetric"><entity type="HostSystem">host-7</entity>'
-    "<sampleInfo><timestamp>2024-05-01T10:00:00Z</timestamp><interval>20</interval>"
-    "</sampleInfo>"
-    "<sampleInfo><timestamp>2024-05-01T10:00:20Z</timestamp><interval>20</interval>"
-    "</sampleInfo>"
-    '<value xsi:type="PerfMetricIntSeries"><id><counterId>13</counterId><instance></instance>'
-    "</id><value>30000</value><value>31000</value></value>"
-    '<value xsi:type="PerfMetricIntSeries"><id><counterId>460</counterId>'
-    "<instance>vmnic0</instance></id><value>3</value><value>-1</value></value>"
-    '<value xsi:type="PerfMetricIntSeries"><id><counterId>146</counterId>'
-    "<instance>vmnic0</instance></id></value>"
-    '<value xsi:type="PerfMetricIntSeries"><id><counterId>999</counterId>'
-    "<instance>x</instance></id><value>1</value></value>"
-    "</returnval></QueryPerfResponse>"
+    '<returnval xsi:type="PerfEntityMetricCSV"><entity type="HostSystem">host-7</entity>'
+    "<sampleInfoCSV>20,2024-05-01T10:00:00Z,300,2024-05-01T10:05:00Z</sampleInfoCSV>"
+    "<value><id><counterId>13</counterId><instance></instance></id>"
+    "<value>30000,31000</value></value>"
+    "<value><id><counterId>460</counterId><instance>vmnic0</instance></id>"
+    "<value>3,-1</value></value>"
+    "<value><id><counterId>146</counterId><instance>vmnic0</instance></id></value>"
+    "<value><id><counterId>999</counterId><instance>x</instance></id><value>1</value></value>"
+    "<value><id><counterId>147</counterId><instance/></id><value>0</value></value>"
+    "</returnval>"
+    '<returnval xsi:type="PerfEntityMetricCSV"><entity type="VirtualMachine">vm-9</entity>'
+    "<sampleInfoCSV>20,2024-05-01T10:00:20Z</sampleInfoCSV>"
+    "<value><id><counterId>13</counterId><instance>0</instance></id>"
+    "<value>12</value></value></returnval>"
+    "</QueryPerfResponse>"
 )
+PERF_NAMES = {
+    13: "cpu.idle.summation",
+    460: "net.droppedRx.summation",
+    146: "net.packetsRx.summation",
+    147: "net.packetsTx.summation",
+}
 
 
 def test_perf_answer_latest_sample_only() -> None:
-    names = {
-        13: "cpu.idle.summation",
-        460: "net.droppedRx.summation",
-        146: "net.packetsRx.summation",
-    }
-    assert parse_perf(PERF.encode(), names) == {
-        "host-7": {"cpu.idle.summation": {"": [31000.0, 20.0]}},
-        # -1 (no sample), a series without values and an unknown counter are left out
+    assert parse_perf(PERF.encode(), PERF_NAMES) == {
+        # the latest sample, with the interval of the last sampleInfoCSV pair
+        "host-7": {
+            "cpu.idle.summation": {"": [31000.0, 300.0]},
+            "net.packetsTx.summation": {"": [0.0, 300.0]},
+        },
+        # -1 (no sample), a series without values and an unknown counter are left out;
+        # the next entity has its own interval
+        "vm-9": {"cpu.idle.summation": {"0": [12.0, 20.0]}},
     }
 
 
 def test_perf_answer_with_prefixed_elements_reads_the_same() -> None:
-    """The scan expects vCenter's unprefixed vim25 elements; a prefixed answer (another
-    SOAP stack) goes through the tree and gives the same."""
-    names = {13: "cpu.idle.summation", 460: "net.droppedRx.summation"}
+    """vCenter writes vim25 elements unprefixed; a prefixed answer (another SOAP stack)
+    reads the same."""
     prefixed = re.sub(r"<(/?)(?!soapenv|\?)(\w+)", r"<\1v:\2", PERF).replace(
         'xmlns="urn:vim25"', 'xmlns:v="urn:vim25"'
     )
     assert "<v:returnval" in prefixed
-    assert parse_perf(prefixed.encode(), names) == parse_perf(PERF.encode(), names)
+    assert parse_perf(prefixed.encode(), PERF_NAMES) == parse_perf(PERF.encode(), PERF_NAMES)
 
 
 def test_perf_instances_and_entities_unescaped() -> None:
     answer = PERF.replace(
-        "<instance>vmnic0</instance></id><value>3</value><value>-1</value>",
+        "<instance>vmnic0</instance></id><value>3,-1</value>",
         "<instance>a&amp;b</instance></id><value>3</value>",
     )
     assert parse_perf(answer.encode(), {460: "net.droppedRx.summation"}) == {
-        "host-7": {"net.droppedRx.summation": {"a&b": [3.0, 20.0]}}
+        "host-7": {"net.droppedRx.summation": {"a&b": [3.0, 300.0]}},
+        "vm-9": {},
     }
+
+
+# The simulator's counter ids (govmomi's fixed list) of the counters the collector asks.
+SIMULATOR_COUNTERS = {
+    13: "cpu.idle.summation",
+    446: "disk.commands.summation",
+    132: "disk.totalLatency.average",
+    146: "net.packetsRx.summation",
+    147: "net.packetsTx.summation",
+    460: "net.droppedRx.summation",
+    461: "net.droppedTx.summation",
+    344: "virtualDisk.readOIO.latest",
+    345: "virtualDisk.writeOIO.latest",
+    2: "cpu.usage.average",
+    98: "mem.consumed.average",
+    173: "virtualDisk.read.average",
+    174: "virtualDisk.write.average",
+    462: "net.bytesRx.average",
+    463: "net.bytesTx.average",
+}
+
+
+def test_recorded_csv_answer_is_what_the_lab_snapshot_holds() -> None:
+    """tests/vsphere/data/queryperf-csv.xml is the simulator's answer to the collector's
+    QueryPerf (csv format) for every host and VM of the recorded lab; lab.json's perf is
+    what the collector read of it (tests/vsphere/record.py). Reading it again gives the
+    same, with the injected samples where scenario.inject_load put them."""
+    raw = (DATA / "queryperf-csv.xml").read_bytes()
+    assert b'type="PerfEntityMetricCSV"' in raw and b"<sampleInfoCSV>20," in raw
+    assert b"PerfMetricIntSeries" not in raw
+    lab = json.loads((DATA / "lab.json").read_text())
+    names = {o["name"]: moid for moid, o in lab["objects"].items() if "name" in o}
+    perf = parse_perf(raw, SIMULATOR_COUNTERS)
+    assert perf == lab["perf"]
+    host, vm = perf[names["DC0_H0"]], perf[names["DC0_H0_VM0"]]
+    assert host["net.droppedRx.summation"] == {"vmnic0": [8.0, 20.0]}
+    assert host["disk.commands.summation"] == {"naa.1": [1200.0, 20.0]}
+    assert vm["virtualDisk.readOIO.latest"] == {"scsi0:0": [30.0, 20.0]}
+    assert vm["cpu.usage.average"] == {"": [2500.0, 20.0]}
+    assert vm["net.bytesTx.average"] == {"4000": [50.0, 20.0]}
 
 
 UPDATES = ENVELOPE.format(

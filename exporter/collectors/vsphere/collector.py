@@ -16,6 +16,7 @@ from exporter.collectors.start_failures import StartFailures
 from exporter.collectors.vsphere.events import EventReader, VmFailureEvent, record_events
 from exporter.collectors.vsphere.inventory import Inventory
 from exporter.collectors.vsphere.samples import (
+    KeptCapacity,
     Objects,
     PerfData,
     Snapshot,
@@ -48,6 +49,8 @@ class VsphereCollector:
         self.inventory = Inventory()  # kept across collections, updated from vCenter's changes
         # (moid, is host) QueryPerf'd by the previous collection
         self._perf_plan: list[tuple[str, bool]] = []
+        # capacity samples of running VMs, re-read every target.capacity_interval seconds
+        self.capacity = KeptCapacity(target.capacity_interval)
         self.events = EventReader(target.start_failure_window)
         self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
 
@@ -80,30 +83,36 @@ class VsphereCollector:
             self.session.drop()
             return await self.lane.run(self.inventory.read, self.session)
 
-    async def _perf(self, batch: list[tuple[str, bool]]) -> PerfData | Exception:
-        """One QueryPerf batch; its failure is returned, not raised, so that the other
-        batches and the inventory still count."""
+    async def _perf(
+        self, batch: list[tuple[str, bool]], now: float
+    ) -> tuple[set[str], PerfData | Exception]:
+        """One QueryPerf batch, its VMs due asked the capacity counters too: (those VMs,
+        the answer). A failure is returned, not raised, so that the other batches and the
+        inventory still count."""
         hosts = [e for e, is_host in batch if is_host]
         vms = [e for e, is_host in batch if not is_host]
+        capacity = self.capacity.due(vms, now)
         try:
-            return await self.lane.run(query_perf, self.session, hosts, vms)
+            return capacity, await self.lane.run(query_perf, self.session, hosts, vms, capacity)
         except Exception as err:
-            return err
+            return capacity, err
 
     async def read_snapshot(self) -> Snapshot:
         """Inventory and perf samples. The perf queries for the entities of the previous
         collection start at once, beside the property retrieval (the lane has two slots),
         so a collection takes about the longer of the two, not their sum; entities new
         since then are queried after the retrieval, and samples of entities no longer
-        eligible are dropped."""
+        eligible are dropped. VMs whose capacity samples are not due are served the kept
+        ones (`KeptCapacity`)."""
         previous = self._perf_plan
+        now = time.monotonic()
         tasks: list[asyncio.Future[Any]] = []
         try:
             retrieval = asyncio.ensure_future(self._retrieve())
             tasks.append(retrieval)
             events = asyncio.ensure_future(self._events())
             tasks.append(events)
-            early = [asyncio.ensure_future(self._perf(b)) for b in _batches(previous)]
+            early = [asyncio.ensure_future(self._perf(b, now)) for b in _batches(previous)]
             tasks += early
             objects = await retrieval
             snap = Snapshot(objects)
@@ -111,24 +120,24 @@ class VsphereCollector:
             plan = [(h, True) for h in hosts] + [(v, False) for v in vms]
             known = set(previous)
             late = [
-                asyncio.ensure_future(self._perf(b))
+                asyncio.ensure_future(self._perf(b, now))
                 for b in _batches([e for e in plan if e not in known])
             ]
             tasks += late
-            answers: list[PerfData | Exception] = list(await asyncio.gather(*early))
+            answers = list(await asyncio.gather(*early))
             # Batches that failed early (e.g. on the session the retrieval replaced) run
             # once more, for the entities still wanted.
             current = set(plan)
             retry = [
                 e
-                for batch, answer in zip(_batches(previous), answers, strict=True)
+                for batch, (_, answer) in zip(_batches(previous), answers, strict=True)
                 if isinstance(answer, Exception)
                 for e in batch
                 if e in current
             ]
             if retry:
-                answers = [a for a in answers if not isinstance(a, Exception)]
-                again = [asyncio.ensure_future(self._perf(b)) for b in _batches(retry)]
+                answers = [a for a in answers if not isinstance(a[1], Exception)]
+                again = [asyncio.ensure_future(self._perf(b, now)) for b in _batches(retry)]
                 tasks += again
                 late += again
             answers += await asyncio.gather(*late)
@@ -137,7 +146,8 @@ class VsphereCollector:
             for task in tasks:  # on timeout or failure, nothing keeps running
                 task.cancel()
         wanted = set(hosts) | set(vms)
-        for answer in answers:
+        asked: set[str] = set()
+        for capacity, answer in answers:
             if isinstance(answer, Exception):
                 if is_not_authenticated(answer):
                     raise answer
@@ -147,7 +157,9 @@ class VsphereCollector:
                     extra={"fields": {"target": self.target.name, "reason": describe(answer)}},
                 )
                 continue
+            asked |= capacity
             snap.perf.update((k, v) for k, v in answer.items() if k in wanted)
+        self.capacity.update(snap.perf, set(vms), asked, now)
         self._perf_plan = plan
         self.failures.expire(time.time())
         snap.start_failures = {

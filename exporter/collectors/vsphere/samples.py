@@ -18,6 +18,7 @@ Performance counters (group.name.rollup) and what is made of them:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,8 @@ TOOLS_RUNNING = {
     "guestToolsNotRunning": 0.0,
 }
 
-PerfData = dict[str, dict[str, dict[str, list[float]]]]  # moid -> counter -> instance -> sample
+EntityPerf = dict[str, dict[str, list[float]]]  # counter -> instance -> [value, interval]
+PerfData = dict[str, EntityPerf]  # by moid
 Objects = dict[str, dict[str, Any]]
 Autostart = tuple[bool, int, dict[str, dict[str, Any]]]
 
@@ -299,6 +301,59 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
     for host, counts in by_state.items():
         for state, count in counts.items():
             out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
+
+
+# What `_vm_capacity_samples` reads: realtime averages over the 20 s sample, asked at the
+# target's capacity_interval (see `capacity_due` and `KeptCapacity`), with the instances
+# asked for ("" the VM's aggregate, "*" every instance).
+VM_CAPACITY_COUNTERS = (
+    ("cpu.usage.average", ""),
+    ("mem.consumed.average", ""),
+    ("virtualDisk.read.average", "*"),
+    ("virtualDisk.write.average", "*"),
+    ("net.bytesRx.average", "*"),
+    ("net.bytesTx.average", "*"),
+)
+CAPACITY_NAMES = frozenset(name for name, _ in VM_CAPACITY_COUNTERS)
+
+
+@dataclass
+class KeptCapacity:
+    """The capacity samples of running VMs, asked of vCenter at most every `interval`
+    seconds per VM (the target's `capacity_interval`; 0: every collection) and served
+    again in the collections between.
+
+    `read` maps VM moid -> (monotonic time of the read, counter -> instance -> sample)."""
+
+    interval: float = 0.0
+    read: dict[str, tuple[float, EntityPerf]] = field(default_factory=dict)
+
+    def due(self, vms: Iterable[str], now: float) -> set[str]:
+        """The VMs whose capacity counters a collection at `now` asks: those never read
+        (newly running, or whose last read brought none) and those read `interval` ago."""
+        read = self.read
+        return {vm for vm in vms if vm not in read or now - read[vm][0] >= self.interval}
+
+    def update(
+        self, perf: PerfData, running: Collection[str], asked: Collection[str], now: float
+    ) -> None:
+        """After a collection: the VMs `asked` (answered) keep what `perf` has of their
+        capacity counters; every other VM still `running` gets its kept samples into
+        `perf`, so its series stay (a series missing from one scrape goes stale); a VM
+        no longer running (stopped, gone, host disconnected) is forgotten."""
+        read = self.read
+        for vm in [vm for vm in read if vm not in running]:
+            del read[vm]
+        for vm in running:
+            if vm in asked:
+                fresh = perf.get(vm) or {}
+                kept = {name: fresh[name] for name in CAPACITY_NAMES if name in fresh}
+                if kept and self.interval > 0:
+                    read[vm] = (now, kept)
+                else:  # nothing to keep: asked again next time
+                    read.pop(vm, None)
+            elif vm in read:
+                perf.setdefault(vm, {}).update(read[vm][1])
 
 
 # Realtime per-instance averages in KiB/s -> families in bytes/s, and their label.

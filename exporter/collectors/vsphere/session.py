@@ -18,11 +18,16 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from exporter.collectors.library import describe
-from exporter.collectors.vsphere.samples import REALTIME_INTERVAL, Objects, PerfData
+from exporter.collectors.vsphere.samples import (
+    REALTIME_INTERVAL,
+    VM_CAPACITY_COUNTERS,
+    Objects,
+    PerfData,
+)
 from exporter.collectors.vsphere.target import VsphereTarget
 from exporter.collectors.vsphere.wire import (
     invoke_raw,
@@ -45,6 +50,8 @@ HOST_COUNTERS = (
     ("net.droppedRx.summation", "*"),
     ("net.droppedTx.summation", "*"),
 )
+# Asked for every running VM in every collection; the capacity counters
+# (samples.VM_CAPACITY_COUNTERS) join them for the VMs due (the target's capacity_interval).
 VM_COUNTERS = (
     ("virtualDisk.readOIO.latest", "*"),
     ("virtualDisk.writeOIO.latest", "*"),
@@ -52,13 +59,6 @@ VM_COUNTERS = (
     ("net.packetsTx.summation", "*"),
     ("net.droppedRx.summation", "*"),
     ("net.droppedTx.summation", "*"),
-    # Capacity: realtime averages over the 20 s sample.
-    ("cpu.usage.average", ""),
-    ("mem.consumed.average", ""),
-    ("virtualDisk.read.average", "*"),
-    ("virtualDisk.write.average", "*"),
-    ("net.bytesRx.average", "*"),
-    ("net.bytesTx.average", "*"),
 )
 
 # Only what the families need: every extra property costs vCenter and us per VM.
@@ -364,9 +364,12 @@ def retrieve_objects(session: Session) -> Objects:
     return objects
 
 
-def query_perf_answer(session: Session, hosts: list[str], vms: list[str]) -> bytes | None:
+def query_perf_answer(
+    session: Session, hosts: list[str], vms: list[str], capacity: Collection[str] = ()
+) -> bytes | None:
     """One QueryPerf for these hosts and VMs, the latest realtime sample, as vCenter's
-    answer (None: nothing to ask). Blocking."""
+    answer (None: nothing to ask). The VMs also in `capacity` are asked the capacity
+    counters too. Blocking."""
     session.ensure()
 
     def metric_ids(counters: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
@@ -374,8 +377,11 @@ def query_perf_answer(session: Session, hosts: list[str], vms: list[str]) -> byt
         return [(ids[name], instance) for name, instance in counters if name in ids]
 
     host_metrics, vm_metrics = metric_ids(HOST_COUNTERS), metric_ids(VM_COUNTERS)
+    vm_all_metrics = vm_metrics + metric_ids(VM_CAPACITY_COUNTERS)
     specs = [("HostSystem", moid, host_metrics) for moid in hosts]
-    specs += [("VirtualMachine", moid, vm_metrics) for moid in vms]
+    specs += [
+        ("VirtualMachine", moid, vm_all_metrics if moid in capacity else vm_metrics) for moid in vms
+    ]
     if not specs:
         return None
     perf_manager = session.content.perfManager
@@ -383,7 +389,9 @@ def query_perf_answer(session: Session, hosts: list[str], vms: list[str]) -> byt
     return post(perf_manager, "QueryStats", body)  # QueryStats is pyVmomi's QueryPerf
 
 
-def query_perf(session: Session, hosts: list[str], vms: list[str]) -> PerfData:
+def query_perf(
+    session: Session, hosts: list[str], vms: list[str], capacity: Collection[str] = ()
+) -> PerfData:
     """One QueryPerf for these hosts and VMs, read into plain data. Blocking."""
-    answer = query_perf_answer(session, hosts, vms)
+    answer = query_perf_answer(session, hosts, vms, capacity)
     return {} if answer is None else parse_perf(answer, session.counter_names)
