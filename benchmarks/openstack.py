@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.openstack [INSTANCES]
 
 Starts the throwaway OpenStack of the tests (harness/openstack.py: Nova with its fake
-driver on MariaDB), boots INSTANCES (default 100; the fake driver on this 2-core machine
-builds about 0.4 instances a second, so 1,000 take 40 minutes) instances in multiple-create batches,
+driver on MariaDB) with COMPUTES compute hosts, boots INSTANCES (default 100; on this 2-core
+machine about 0.9 a second, so 1,000 take 19 minutes) instances in multiple-create batches,
 stops one in ten through the API (so the collection also asks Glance about their image),
 then in alternating rounds times (a) what a script would do with openstacksdk to read the
 same facts: `compute.servers(details=True, all_projects=True)`, `compute.services()`,
