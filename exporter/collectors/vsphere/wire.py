@@ -239,18 +239,28 @@ def parse_perf(data: bytes, names: dict[int, str]) -> PerfAnswer:
     out: PerfAnswer = {}
     entity: dict[str, dict[str, list[float]]] | None = None
     interval = float(REALTIME_INTERVAL)
+    # The same few counter ids and instances recur for every entity: each is decoded once.
+    counters: dict[bytes, str | None] = {}
+    instances: dict[bytes, str] = {}
     for token in PERF_TOKENS.finditer(data):
-        counter, values = token.group(4, 6)
+        counter, raw_instance, values = token.group(4, 5, 6)
         if counter is not None:
             if values is None or entity is None:
                 continue
-            name = names.get(int(counter)) if counter.strip() else None
+            if counter in counters:
+                name = counters[counter]
+            else:
+                name = counters[counter] = names.get(int(counter)) if counter.strip() else None
             latest = values.rpartition(b",")[2]
             if name is None or not latest.strip():
                 continue
             value = float(latest)
             if value >= 0:
-                entity.setdefault(name, {})[_text(token.group(5) or b"")] = [value, interval]
+                raw_instance = raw_instance or b""
+                instance = instances.get(raw_instance)
+                if instance is None:
+                    instance = instances[raw_instance] = _text(raw_instance)
+                entity.setdefault(name, {})[instance] = [value, interval]
         elif token.group(2) is not None:
             entity = out.setdefault(_text(token.group(2)), {})
         elif token.group(3) is not None:
