@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.process import Peer, free_port, http_ok, starting, wait_until
+from harness.process import Peer, PeerGroup, free_port, http_ok, wait_until
 
 PYTHON = "/usr/bin/python3"  # Debian's Python with Debian's OpenStack, never the venv's
 REGION = "RegionOne"
@@ -163,8 +163,12 @@ def _port_open(port: int) -> bool:
         return True
 
 
-class OpenStackCloud:
-    """Start with `start()`, always `stop()`. `auth` is what an openstack target needs."""
+class OpenStackCloud(PeerGroup):
+    """Start with `start()`, always `stop()` (or `with cloud.running()`). `auth` is what an
+    openstack target needs."""
+
+    what = "openstack"
+    start_timeout = 240.0
 
     def __init__(self, base: Path, sync_power_state_interval: int = 2) -> None:
         self.dir = base
@@ -192,7 +196,6 @@ class OpenStackCloud:
         self.timings: dict[str, float] = {}
         self.started: set[str] = set()
         self._generation = 0
-        self.start_seconds = 0.0
 
     # --- what clients use --------------------------------------------------------------
     @property
@@ -217,17 +220,7 @@ class OpenStackCloud:
 
         return load_openstack().connect(auth=self.auth, region_name=REGION)
 
-    # --- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 240) -> None:
-        starting("openstack")
-        started = time.monotonic()
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - started
-
+    # --- lifecycle (start() and running() come with PeerGroup) ------------------------
     @contextlib.contextmanager
     def _timed(self, what: str) -> Iterator[None]:
         began = time.monotonic()
