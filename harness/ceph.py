@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.process import Peer, free_port, starting, wait_until
+from harness.process import Peer, PeerGroup, free_port, wait_until
 
 # Settings that keep a one-host test cluster HEALTH_OK (see docs/ceph.md): no auth, no
 # automatic out-marking (an OSD killed by a test stays "in"), replicas spread over OSDs on
@@ -76,8 +75,11 @@ POOL_PGS = 16
 MGR_POOL = "device_health_metrics"  # created by ceph-mgr's devicehealth module (Pacific)
 
 
-class CephCluster:
-    """Start with `start()`, always `stop()`; `conf` is what a Ceph target points at."""
+class CephCluster(PeerGroup):
+    """Start with `start()`, always `stop()` (or `with cluster.running()`); `conf` is what a
+    Ceph target points at."""
+
+    what = "ceph cluster"
 
     def __init__(self, base: Path, osds: int = 3, cephx: bool = False) -> None:
         """`osds=0` starts the monitor alone (no manager, no pools): enough for what a
@@ -97,17 +99,7 @@ class CephCluster:
         self.osds: dict[int, Peer] = {}
         self._generation = 0  # makes restarted daemons' harness log names unique
 
-    # --- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 120) -> None:
-        starting("ceph cluster")
-        started = time.monotonic()
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - started
-
+    # --- lifecycle (start() and running() come with PeerGroup) ------------------------
     def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "crash", "mon", "mgr", "osd"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)

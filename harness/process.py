@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import signal
@@ -11,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 
 class PeerRefused(RuntimeError):
@@ -140,3 +141,42 @@ def running(peer: P) -> Iterator[P]:
         yield peer
     finally:
         peer.stop()
+
+
+class PeerGroup(abc.ABC):
+    """Peers started and stopped as one: a Ceph cluster, an OpenStack cloud.
+
+    `start()` runs the group's `_start` and, when that fails or is interrupted (Ctrl-C
+    included), calls `stop()` before the error goes on, so a start that fails halfway never
+    leaves daemons behind; `stop()` must therefore cope with a group only partly started.
+    `running()` starts the group for a `with` block and always stops it."""
+
+    what = "peer group"  # named in PeerRefused when peers may not start
+    start_timeout = 120.0  # seconds `start()` gives `_start` unless told otherwise
+    start_seconds = 0.0  # how long the last successful start took
+
+    @abc.abstractmethod
+    def _start(self, timeout: float) -> None:
+        """Starts every peer of the group and waits until it serves, within `timeout`."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stops whatever of the group is running."""
+
+    def start(self, timeout: float | None = None) -> None:
+        starting(self.what)
+        started = time.monotonic()
+        try:
+            self._start(self.start_timeout if timeout is None else timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - started
+
+    @contextlib.contextmanager
+    def running(self, timeout: float | None = None) -> Iterator[Self]:
+        self.start(timeout)
+        try:
+            yield self
+        finally:
+            self.stop()

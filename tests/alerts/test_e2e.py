@@ -10,95 +10,41 @@ every autostart domain, and one whose disk is gone stays shut off.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.exporter import Exporter
 from harness.libvirtd import Libvirtd, exclusive_libvirtd
 from harness.process import wait_until
-from harness.prometheus import Alertmanager, Prometheus
-from tests.alerts.conftest import RENDER
-from tests.alerts.webhook import Webhook, alertmanager_config
+from tests.alerts.webhook import FOR, alert_path
 
 pytestmark = pytest.mark.slow
 
-FOR = "3s"  # every alert's for: in the rendered copy (shipped: minutes)
-GRACE_SECONDS = 5  # base autostart grace in the copy (shipped: 300)
 SHUT_OFF, RUNNING = 5, 1  # virDomainState
-
-
-def render_rules(workdir: Path) -> Path:
-    out = workdir / "hypervisor.rules.yaml"
-    subprocess.run(
-        [
-            sys.executable,
-            str(RENDER),
-            "--for",
-            FOR,
-            "--autostart-grace",
-            str(GRACE_SECONDS),
-            "-o",
-            str(out),
-        ],
-        check=True,
-    )
-    return out
 
 
 def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:6]
     web, ok, manual = f"hxa-web-{suffix}", f"hxa-ok-{suffix}", f"hxa-manual-{suffix}"
-    webhook = Webhook()
-    peers: list[Any] = []
-    try:
-        with exclusive_libvirtd(tmp_path / "libvirtd") as libvirtd:
-            # Before the boot: web and ok have autostart and run, manual has none and is off.
-            web_disk = libvirtd.define_domain(web, autostart=True, start=True)
-            libvirtd.define_domain(ok, autostart=True, start=True)
-            libvirtd.define_domain(manual)
-
-            alertmanager = Alertmanager(tmp_path / "am", alertmanager_config(webhook))
-            peers.append(alertmanager)
-            exporter = Exporter(
-                {"targets": [{"name": "kvm-e2e", "kind": "libvirt", "uri": libvirtd.uri}]},
-                tmp_path / "exporter",
-            )
-            peers.append(exporter)
-            prometheus = Prometheus(
-                tmp_path / "prometheus",
-                [f"127.0.0.1:{exporter.port}"],
-                [render_rules(tmp_path)],
-                alertmanager_url=alertmanager.url,
-            )
-            peers.append(prometheus)
-            wait_until(
-                lambda: bool(
-                    prometheus.query(
-                        f'hypervisor_vm_power_state{{vm="{web}",state="running"}} == 1'
-                    )
-                ),
-                30,
-                "Prometheus seeing the VM running",
-            )
+    with exclusive_libvirtd(tmp_path / "libvirtd") as libvirtd:
+        # Before the boot: web and ok have autostart and run, manual has none and is off.
+        web_disk = libvirtd.define_domain(web, autostart=True, start=True)
+        libvirtd.define_domain(ok, autostart=True, start=True)
+        libvirtd.define_domain(manual)
+        target = {"name": "kvm-e2e", "kind": "libvirt", "uri": libvirtd.uri}
+        with alert_path(tmp_path, [target]) as path:
+            webhook = path.webhook
+            path.wait_running(web)
 
             host_boot_with_lost_disk(libvirtd, web, ok, web_disk)
             booted = time.monotonic()
             assert libvirtd.domain_state(web) == SHUT_OFF, "web should have failed to start"
             wait_until(lambda: libvirtd.domain_state(ok) == RUNNING, 30, "ok autostarted")
 
-            page, alert = webhook.wait_for(
-                f"firing HypervisorVMAutostartFailed for {web}",
-                lambda n, a: (
-                    a["status"] == "firing"
-                    and a["labels"].get("alertname") == "HypervisorVMAutostartFailed"
-                    and a["labels"].get("vm") == web
-                ),
-                timeout=90,
+            page, alert = webhook.wait_for_alert(
+                "firing", "HypervisorVMAutostartFailed", 90, vm=web
             )
             page_latency = page.received_at - booted
             assert page.receiver == "/pager", "critical alerts go to the pager receiver"
@@ -126,15 +72,8 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
             finally:
                 conn.close()
             started = time.monotonic()
-            resolved, _ = webhook.wait_for(
-                f"resolved HypervisorVMAutostartFailed for {web}",
-                lambda n, a: (
-                    a["status"] == "resolved"
-                    and a["labels"].get("alertname") == "HypervisorVMAutostartFailed"
-                    and a["labels"].get("vm") == web
-                    and n.received_at > started
-                ),
-                timeout=90,
+            resolved, _ = webhook.wait_for_alert(
+                "resolved", "HypervisorVMAutostartFailed", 90, after=started, vm=web
             )
             resolve_latency = resolved.received_at - started
 
@@ -150,10 +89,6 @@ def test_failed_autostart_pages_and_starting_the_vm_resolves_it(tmp_path: Path) 
                 f" evaluation 1s, group_wait 1s); VM start -> resolved: {resolve_latency:.1f}s"
                 f"\npage: {alert['annotations']['description']}"
             )
-    finally:
-        for peer in reversed(peers):
-            peer.stop()
-        webhook.close()
 
 
 def host_boot_with_lost_disk(libvirtd: Libvirtd, web: str, ok: str, web_disk: Path) -> None:

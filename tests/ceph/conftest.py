@@ -31,9 +31,5 @@ def recorded(state: str) -> dict[str, Any]:
 @pytest.fixture(scope="package")
 @starts_peer
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
-    cluster = CephCluster(tmp_path_factory.mktemp("ceph"))
-    cluster.start()
-    try:
+    with CephCluster(tmp_path_factory.mktemp("ceph")).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()

@@ -25,12 +25,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 @starts_peer
 def cephx_monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
-    cluster = CephCluster(tmp_path_factory.mktemp("cephx"), osds=0, cephx=True)
-    cluster.start()
-    try:
+    with CephCluster(tmp_path_factory.mktemp("cephx"), osds=0, cephx=True).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def test_read_only_client_and_bad_keys(cephx_monitor: CephCluster, tmp_path: Path) -> None:

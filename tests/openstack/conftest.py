@@ -30,10 +30,6 @@ def recorded(state: str) -> Answers:
 @pytest.fixture(scope="package")
 @starts_peer
 def openstack_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenStackCloud]:
-    cloud = OpenStackCloud(tmp_path_factory.mktemp("openstack"))
-    cloud.start()
-    try:
+    with OpenStackCloud(tmp_path_factory.mktemp("openstack")).running() as cloud:
         cloud.seed()
         yield cloud
-    finally:
-        cloud.stop()

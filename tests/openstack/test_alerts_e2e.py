@@ -14,53 +14,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.exporter import Exporter
 from harness.openstack import COMPUTE_HOST, OpenStackCloud
 from harness.process import wait_until
-from harness.prometheus import Alertmanager, Prometheus
-from tests.alerts.test_e2e import render_rules
-from tests.alerts.webhook import Webhook, alertmanager_config
+from harness.prometheus import Prometheus
+from tests.alerts.webhook import Webhook, alert_path
 from tests.openstack.test_live import target
 
 
 @pytest.fixture
 def stack(openstack_cloud: OpenStackCloud, tmp_path: Path) -> Iterator[tuple[Webhook, Prometheus]]:
-    webhook = Webhook()
-    peers: list[Any] = []
-    try:
-        alertmanager = Alertmanager(tmp_path / "am", alertmanager_config(webhook))
-        peers.append(alertmanager)
-        exporter = Exporter({"targets": [target(openstack_cloud, tmp_path / "pw")]}, tmp_path)
-        peers.append(exporter)
-        prometheus = Prometheus(
-            tmp_path / "prometheus",
-            [f"127.0.0.1:{exporter.port}"],
-            [render_rules(tmp_path)],
-            alertmanager_url=alertmanager.url,
-        )
-        peers.append(prometheus)
-        yield webhook, prometheus
-    finally:
-        for peer in reversed(peers):
-            peer.stop()
-        webhook.close()
-
-
-def firing(webhook: Webhook, alertname: str, timeout: float, **labels: str) -> dict[str, Any]:
-    _, alert = webhook.wait_for(
-        f"firing {alertname} {labels}",
-        lambda n, a: (
-            a["status"] == "firing"
-            and a["labels"].get("alertname") == alertname
-            and all(a["labels"].get(k) == v for k, v in labels.items())
-        ),
-        timeout=timeout,
-    )
-    return alert
+    with alert_path(tmp_path, [target(openstack_cloud, tmp_path / "pw")]) as path:
+        yield path.webhook, path.prometheus
 
 
 def test_host_boot_pages_for_the_instances_nova_expects_running(
@@ -90,7 +57,9 @@ def test_host_boot_pages_for_the_instances_nova_expects_running(
         "Nova's power-state sync: NOSTATE for the forgotten instances",
     )
     for name in ("boot-web-1", "boot-web-2"):
-        alert = firing(webhook, "HypervisorVMAutostartFailed", 120, host=COMPUTE_HOST, vm=name)
+        _, alert = webhook.wait_for_alert(
+            "firing", "HypervisorVMAutostartFailed", 120, host=COMPUTE_HOST, vm=name
+        )
         assert alert["labels"]["severity"] == "critical"
         assert (
             f"VM {name} on host {COMPUTE_HOST} (target os)" in alert["annotations"]["description"]
@@ -110,7 +79,9 @@ def test_compute_service_down_pages(
     cloud.stop_compute()
     stopped = time.monotonic()
     try:
-        alert = firing(webhook, "HypervisorOpenStackComputeDown", 120, host=COMPUTE_HOST)
+        _, alert = webhook.wait_for_alert(
+            "firing", "HypervisorOpenStackComputeDown", 120, host=COMPUTE_HOST
+        )
         latency = time.monotonic() - stopped
         assert alert["labels"]["severity"] == "critical"
         assert alert["annotations"]["summary"] == f"nova-compute on {COMPUTE_HOST} is down"
@@ -135,8 +106,8 @@ def test_neutron_agent_down_pages(
     cloud.stop_agent()
     stopped = time.monotonic()
     try:
-        alert = firing(
-            webhook,
+        _, alert = webhook.wait_for_alert(
+            "firing",
             "HypervisorOpenStackAgentDown",
             120,
             host=COMPUTE_HOST,
