@@ -137,6 +137,8 @@ def test_every_kind_passes_check_config(
                     "username": "u",
                     "passwordSecretKey": "vc1",
                     "verify_tls": False,
+                    "start_failure_window": 3600,
+                    "capacity_interval": 300,
                 },
                 {
                     "name": "vc2",
@@ -145,7 +147,12 @@ def test_every_kind_passes_check_config(
                     "username": "u",
                     "password_env": "VC2_PASSWORD",
                 },
-                {"name": "kvm01", "kind": "libvirt", "uri": "qemu+ssh://kvm01/system"},
+                {
+                    "name": "kvm01",
+                    "kind": "libvirt",
+                    "uri": "qemu+ssh://kvm01/system",
+                    "start_failure_window": 7 * 24 * 3600,
+                },
                 {
                     "name": "ceph-main",
                     "kind": "ceph",

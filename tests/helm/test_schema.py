@@ -3,13 +3,18 @@ what the schema cannot express (duplicate names, a password key without a Secret
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helm.conftest import Helm
+from exporter.collectors import Kind, kinds
+from exporter.targets import Secret, field_types
+from tests.helm.conftest import CHART, Helm
 
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
@@ -63,6 +68,25 @@ def vsphere(**extra: Any) -> dict[str, Any]:
             {"config": {"targets": [vsphere(capacity_interval=-1)]}},
             ["config.targets.0.capacity_interval: Must be greater than or equal to 0"],
         ),
+        (
+            {"config": {"targets": [vsphere(start_failure_window=0)]}},
+            ["config.targets.0.start_failure_window: Must be greater than 0"],
+        ),
+        (
+            {
+                "config": {
+                    "targets": [
+                        {
+                            "name": "kvm",
+                            "kind": "libvirt",
+                            "uri": "qemu:///system",
+                            "start_failure_window": 31 * 24 * 3600,
+                        }
+                    ]
+                }
+            },
+            ["config.targets.0.start_failure_window: Must be less than or equal to 2.592e+06"],
+        ),
         ({"config": {"targets": []}}, ["config.targets: Array must have at least 1 items"]),
         ({"image": {"pullPolicy": "Sometimes"}}, ["image.pullPolicy must be one of the following"]),
         ({"serviceMonitor": {"mode": "federate"}}, ["serviceMonitor.mode must be one of"]),
@@ -86,6 +110,8 @@ def vsphere(**extra: Any) -> dict[str, Any]:
         "key-of-other-kind",
         "timeout-type",
         "capacity-interval",
+        "start-failure-window-zero",
+        "start-failure-window-over-30-days",
         "no-targets",
         "pull-policy",
         "monitor-mode",
@@ -108,6 +134,51 @@ def test_schema_refuses_wrong_values(
         assert message in error, error
 
 
+SCHEMA: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
+TARGET: dict[str, Any] = SCHEMA["definitions"]["target"]
+JSON_TYPES = {str: "string", bool: "boolean", float: "number"}
+
+
+def chart_keys(kind: Kind[Any]) -> dict[str, type]:
+    """The keys a target of `kind` may have in the chart's values, with the Python type of
+    each: the fields of the kind's config class (what the exporter accepts) plus `kind`. A
+    `Secret` field F is F_file, F_env or FSecretKey (the chart's Secret key), never F itself:
+    an inline password would land in a ConfigMap."""
+    hints = field_types(kind.config)
+    keys: dict[str, type] = {"kind": str}
+    for field in dataclasses.fields(kind.config):
+        if field.name in kind.secrets:
+            keys |= {f"{field.name}{suffix}": str for suffix in ("_file", "_env", "SecretKey")}
+            continue
+        options = [o for o in typing.get_args(hints[field.name]) if o is not type(None)]
+        keys[field.name] = options[0] if options else hints[field.name]
+    return keys
+
+
+def schema_keys(kind: str) -> set[str]:
+    """The keys the schema's `if kind == ...` block allows a target of `kind`."""
+    blocks = [b for b in TARGET["allOf"] if b["if"]["properties"]["kind"]["const"] == kind]
+    assert len(blocks) == 1, f"values.schema.json has {len(blocks)} blocks for kind {kind}"
+    return set(blocks[0]["then"]["propertyNames"]["enum"])
+
+
+def test_schema_kinds_are_the_exporters() -> None:
+    assert set(TARGET["properties"]["kind"]["enum"]) == set(kinds())
+
+
+@pytest.mark.parametrize("kind", sorted(kinds()))
+def test_schema_keys_are_the_exporters(kind: str) -> None:
+    """Each kind's keys in the schema are exactly the exporter's, so a key the exporter
+    accepts is never refused by the chart (start_failure_window was) and a key the
+    exporter would refuse is stopped by `helm install` already."""
+    expected = chart_keys(kinds()[kind])
+    assert schema_keys(kind) == set(expected)
+    for key, python_type in expected.items():
+        assert key in TARGET["properties"], f"{key} has no definition in values.schema.json"
+        if python_type is not Secret:
+            assert TARGET["properties"][key]["type"] == JSON_TYPES[python_type], key
+
+
 def test_schema_accepts_every_kind(
     helm: Helm, write_values: Callable[[dict[str, Any]], Path]
 ) -> None:
@@ -115,7 +186,9 @@ def test_schema_accepts_every_kind(
         "credentials": {"existingSecret": "hv-passwords"},
         "config": {
             "targets": [
-                vsphere(verify_tls=False, timeout=2.5, capacity_interval=300),
+                vsphere(
+                    verify_tls=False, timeout=2.5, capacity_interval=300, start_failure_window=3600
+                ),
                 {
                     "name": "vc2",
                     "kind": "vsphere",
@@ -124,7 +197,12 @@ def test_schema_accepts_every_kind(
                     "password_env": "VC2_PASSWORD",
                     "ca_file": "/etc/ca/ca.crt",
                 },
-                {"name": "kvm01", "kind": "libvirt", "uri": "qemu+ssh://kvm01/system"},
+                {
+                    "name": "kvm01",
+                    "kind": "libvirt",
+                    "uri": "qemu+ssh://kvm01/system",
+                    "start_failure_window": 86400,
+                },
                 {
                     "name": "ceph-main",
                     "kind": "ceph",
