@@ -27,6 +27,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -213,6 +214,28 @@ class OpenStackCloud(PeerGroup):
             "user_domain_name": "Default",
             "project_domain_name": "Default",
         }
+
+    def target(
+        self, name: str = "os", password: str | None = None, **overrides: Any
+    ) -> dict[str, Any]:
+        """A config entry for the exporter pointing at this cloud as its admin, the password
+        in a file as the docs recommend (`password` overrides the right one)."""
+        # A file of its own per entry: exporters of several tests share one cloud.
+        fd, path = tempfile.mkstemp(dir=self.dir, prefix=f"{name}-", suffix=".password")
+        with os.fdopen(fd, "w") as secret:
+            secret.write((self.password if password is None else password) + "\n")
+        auth = self.auth
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": "openstack",
+            "auth_url": auth["auth_url"],
+            "username": auth["username"],
+            "password_file": path,
+            "project_name": auth["project_name"],
+            "region_name": REGION,
+        }
+        entry.update(overrides)
+        return entry
 
     def connect(self) -> Any:
         """An openstacksdk Connection as the admin, imported as the exporter imports it."""

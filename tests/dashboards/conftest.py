@@ -211,20 +211,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             peers.callback(cloud.stop)
             cloud.seed()
             cloud.create_server("lab-instance")
-            secret = workdir / "openstack.pass"
-            secret.write_text(cloud.password + "\n")
-            auth = cloud.auth
-            targets.append(
-                {
-                    "name": "openstack-lab",
-                    "kind": "openstack",
-                    "auth_url": auth["auth_url"],
-                    "username": auth["username"],
-                    "password_file": str(secret),
-                    "project_name": auth["project_name"],
-                    "region_name": "RegionOne",
-                }
-            )
+            targets.append(cloud.target("openstack-lab"))
             kinds.add("openstack")
             required |= OPENSTACK_FAMILIES
         yield targets, kinds, required

@@ -21,12 +21,11 @@ from harness.openstack import COMPUTE_HOST, OpenStackCloud
 from harness.process import wait_until
 from harness.prometheus import Prometheus
 from tests.alerts.webhook import Webhook, alert_path
-from tests.openstack.test_live import target
 
 
 @pytest.fixture
 def stack(openstack_cloud: OpenStackCloud, tmp_path: Path) -> Iterator[tuple[Webhook, Prometheus]]:
-    with alert_path(tmp_path, [target(openstack_cloud, tmp_path / "pw")]) as path:
+    with alert_path(tmp_path, [openstack_cloud.target()]) as path:
         yield path.webhook, path.prometheus
 
 

@@ -4,7 +4,6 @@ reaches /metrics, as an on-call user would query it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -12,21 +11,6 @@ from harness import exposition
 from harness.exporter import Exporter
 from harness.openstack import COMPUTE_HOST, OpenStackCloud
 from harness.process import wait_until
-
-
-def target(cloud: OpenStackCloud, secret: Path, **extra: Any) -> dict[str, Any]:
-    secret.write_text(cloud.password + "\n")
-    auth = cloud.auth
-    return {
-        "name": "os",
-        "kind": "openstack",
-        "auth_url": auth["auth_url"],
-        "username": auth["username"],
-        "password_file": str(secret),
-        "project_name": auth["project_name"],
-        "region_name": "RegionOne",
-        **extra,
-    }
 
 
 def running(text: str, vm: str) -> float:
@@ -39,7 +23,7 @@ def test_instances_as_nova_sees_them(openstack_cloud: OpenStackCloud, tmp_path: 
     (stopped,) = cloud.create_server("live-stopped")
     cloud.stop_server(stopped)
     cloud.create_server("live-never", never=True)
-    exporter = Exporter({"targets": [target(cloud, tmp_path / "pw")]}, tmp_path)
+    exporter = Exporter({"targets": [cloud.target()]}, tmp_path)
     try:
         text = exporter.metrics()
         assert exposition.value(text, "hypervisor_target_up", target="os", kind="openstack") == 1
@@ -125,9 +109,7 @@ def test_clouds_yaml_entry(openstack_cloud: OpenStackCloud, tmp_path: Path) -> N
 def test_wrong_password_is_a_down_target_without_the_password(
     openstack_cloud: OpenStackCloud, tmp_path: Path
 ) -> None:
-    secret = tmp_path / "pw"
-    config = {"targets": [target(openstack_cloud, secret)]}
-    secret.write_text("not-the-password-4711\n")
+    config = {"targets": [openstack_cloud.target(password="not-the-password-4711")]}
     exporter = Exporter(config, tmp_path)
     try:
         text = exporter.metrics()
