@@ -527,13 +527,8 @@ class OpenStackCloud(PeerGroup):
             )
             for name, cmds in jobs.items()
         }
-        failed = []
-        for name, chain in chains.items():
-            try:
-                if chain.proc.wait(300) != 0:
-                    failed.append(f"{name}:\n{chain.log_tail()}")
-            finally:
-                chain.stop()
+        outcomes = {name: chain.finish(300) for name, chain in chains.items()}
+        failed = [f"{name}:\n{tail}" for name, tail in outcomes.items() if tail is not None]
         if failed:
             raise RuntimeError("database setup failed for " + "\n".join(failed))
 
@@ -594,11 +589,8 @@ class OpenStackCloud(PeerGroup):
             ],
             self.log_dir,
         )
-        try:
-            if install.proc.wait(120) != 0:
-                raise RuntimeError(f"mariadb-install-db failed:\n{install.log_tail()}")
-        finally:
-            install.stop()
+        if (tail := install.finish(120)) is not None:
+            raise RuntimeError(f"mariadb-install-db failed:\n{tail}")
         self.peers["mariadb"] = peer = self._daemon(
             "mariadb",
             [
@@ -632,11 +624,8 @@ class OpenStackCloud(PeerGroup):
             ],
             self.log_dir,
         )
-        try:
-            if create.proc.wait(60) != 0:
-                raise RuntimeError(f"creating the databases failed:\n{create.log_tail()}")
-        finally:
-            create.stop()
+        if (tail := create.finish(60)) is not None:
+            raise RuntimeError(f"creating the databases failed:\n{tail}")
 
     def _start_rabbitmq(self) -> None:
         d, p = self.dir / "rabbit", self.ports

@@ -117,6 +117,15 @@ class Peer:
                 self.proc.wait(5)
         self._log.close()
 
+    def finish(self, timeout: float) -> str | None:
+        """For a one-off command: waits for it to exit and closes its log; None when it
+        succeeded, else the tail of its output (what a failure message should show)."""
+        try:
+            failed = self.proc.wait(timeout) != 0
+        finally:
+            self.stop()
+        return self.log_tail() if failed else None
+
     def wait_ready(self, check: Callable[[], bool], timeout: float) -> None:
         def ready() -> bool:
             if not self.alive():
