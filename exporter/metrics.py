@@ -26,6 +26,12 @@ class Family:
     labels: tuple[str, ...]
     type: MetricType = "gauge"
 
+    def __hash__(self) -> int:
+        # Names are unique (families.py declares each once), and a family is looked up for
+        # every series added: hashing the name alone is several times cheaper than the
+        # generated hash over every field.
+        return hash(self.name)
+
     def __post_init__(self) -> None:
         if self.type == "counter" and not self.name.endswith("_total"):
             raise ValueError(f"counter {self.name} must end in _total")
@@ -64,17 +70,37 @@ class SampleSet:
     def add(self, family: Family, value: float, **labels: str) -> None:
         self._put(family, _label_values(family, family.labels, labels), value)
 
+    def put(self, family: Family, values: LabelValues, value: float) -> None:
+        """As `add`, with the label values given in the order of the family's labels: for
+        collectors that add thousands of series of the same labels, which build the values
+        of an entity once instead of a keyword dict per series."""
+        if len(values) != len(family.labels):
+            raise ValueError(
+                f"{family.name}: {len(family.labels)} label values expected"
+                f" ({', '.join(family.labels)}), got {len(values)}"
+            )
+        self._put(family, values, value)
+
     def add_state(self, stateset: StateSet, current: str, **labels: str) -> None:
         """Adds one series per state of `stateset`, 1 for `current` and 0 for the others."""
         family = stateset.family
-        if current not in stateset.states:
-            raise ValueError(f"{family.name}: unknown state {current!r}")
         if "state" in labels:
             raise ValueError(f"{family.name}: the state label is the state set's own")
         # The label values are checked once for all states (the last label is `state`).
-        prefix = _label_values(family, family.labels[:-1], labels)
+        self.put_state(stateset, _label_values(family, family.labels[:-1], labels), current)
+
+    def put_state(self, stateset: StateSet, values: LabelValues, current: str) -> None:
+        """As `add_state`, with the values of every label but `state` in the family's order."""
+        family = stateset.family
+        if current not in stateset.states:
+            raise ValueError(f"{family.name}: unknown state {current!r}")
+        if len(values) != len(family.labels) - 1:
+            raise ValueError(
+                f"{family.name}: {len(family.labels) - 1} label values expected"
+                f" ({', '.join(family.labels[:-1])}), got {len(values)}"
+            )
         for state in stateset.states:
-            self._put(family, (*prefix, state), 1.0 if state == current else 0.0)
+            self._put(family, (*values, state), 1.0 if state == current else 0.0)
 
     def _put(self, family: Family, key: LabelValues, value: float) -> None:
         bucket = self.series.get(family)
@@ -145,12 +171,12 @@ def render(sample_sets: Iterable[SampleSet]) -> str:
     for family in sorted(merged, key=lambda f: f.name):
         out.append(f"# HELP {family.name} {_escape_help(family.help)}\n")
         out.append(f"# TYPE {family.name} {family.type}\n")
-        # One %-template per family: 'name{a="%s",b="%s"} %s\n'.
+        # One %-template per family for the labels: 'name{a="%s",b="%s"} '.
         if family.labels:
             labels = ",".join(f'{n}="%s"' for n in family.labels)
-            template = f"{family.name}{{{labels}}} %s\n"
+            template = f"{family.name}{{{labels}}} "
         else:
-            template = f"{family.name} %s\n"
+            template = f"{family.name} "
         buckets = merged[family]
         if len(buckets) > 1:  # one key in several sample sets: the first one's sample
             first: dict[LabelValues, float] = {}
@@ -159,10 +185,12 @@ def render(sample_sets: Iterable[SampleSet]) -> str:
                     first.setdefault(key, value)
             buckets = [first]
         for bucket in buckets:
-            for key, value in bucket.items():
-                # One check per series: escaping is rare, and most values need none.
-                if _NEEDS_ESCAPE.isdisjoint("".join(key)):
-                    out.append(template % (*key, format_value(value)))
-                else:
-                    out.append(template % (*map(_escape_label, key), format_value(value)))
+            # Escaping is rare: checked once over the family's distinct label values.
+            if _NEEDS_ESCAPE.isdisjoint("".join(set().union(*bucket))):
+                out += [f"{template % key}{format_value(value)}\n" for key, value in bucket.items()]
+            else:
+                out += [
+                    f"{template % tuple(map(_escape_label, key))}{format_value(value)}\n"
+                    for key, value in bucket.items()
+                ]
     return "".join(out)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import families as fam
 from exporter.collectors.vsphere.samples import (
+    EntityPerf,
     KeptCapacity,
     Snapshot,
     perf_targets,
@@ -135,7 +136,7 @@ def test_power_states_and_connection(samples: SampleSet) -> None:
 def test_not_responding_host_gets_no_window_families(lab: dict[str, Any]) -> None:
     data = copy.deepcopy(lab)
     h2 = next(k for k, o in data["objects"].items() if o.get("name") == "DC0_H2")
-    data["perf"][h2] = {"cpu.idle.summation": {"": [100.0, 20.0]}}  # a stale sample
+    data["perf"][h2] = {"cpu.idle.summation": {"": (100.0, 20.0)}}  # a stale sample
     out = snapshot_samples(T, Snapshot.from_dict(data))
     assert out.value(fam.HOST_CPU_IDLE_RATIO, target=T, host="DC0_H2") is None
     hosts, vms = perf_targets(Snapshot.from_dict(lab))
@@ -304,12 +305,12 @@ def test_datastore_provisioned_and_vms(lab: dict[str, Any]) -> None:
     assert one(got, fam.DATASTORE_VMS, datastore=ds["name"]) == 0
 
 
-def _vm_perf(cpu: float, read: float) -> dict[str, dict[str, list[float]]]:
+def _vm_perf(cpu: float, read: float) -> EntityPerf:
     """A VM's perf as read: an alerting counter and two capacity counters."""
     return {
-        "virtualDisk.readOIO.latest": {"scsi0:0": [2.0, 20.0]},
-        "cpu.usage.average": {"": [cpu, 20.0]},
-        "virtualDisk.read.average": {"scsi0:0": [read, 20.0]},
+        "virtualDisk.readOIO.latest": {"scsi0:0": (2.0, 20.0)},
+        "cpu.usage.average": {"": (cpu, 20.0)},
+        "virtualDisk.read.average": {"scsi0:0": (read, 20.0)},
     }
 
 
@@ -331,12 +332,12 @@ def test_kept_capacity_served_between_reads() -> None:
     kept = KeptCapacity(300)
     kept.update({"vm-1": _vm_perf(2500, 10)}, {"vm-1"}, {"vm-1"}, 1000)
     # next collection: vm-1 not due, asked only its alerting counters
-    perf = {"vm-1": {"virtualDisk.readOIO.latest": {"scsi0:0": [7.0, 20.0]}}}
+    perf = {"vm-1": {"virtualDisk.readOIO.latest": {"scsi0:0": (7.0, 20.0)}}}
     kept.update(perf, {"vm-1"}, set(), 1020)
     assert perf["vm-1"] == {
-        "virtualDisk.readOIO.latest": {"scsi0:0": [7.0, 20.0]},  # fresh
-        "cpu.usage.average": {"": [2500, 20.0]},  # kept
-        "virtualDisk.read.average": {"scsi0:0": [10, 20.0]},
+        "virtualDisk.readOIO.latest": {"scsi0:0": (7.0, 20.0)},  # fresh
+        "cpu.usage.average": {"": (2500, 20.0)},  # kept
+        "virtualDisk.read.average": {"scsi0:0": (10, 20.0)},
     }
     # the kept values become samples like fresh ones
     snap = Snapshot(
@@ -358,7 +359,7 @@ def test_kept_capacity_served_between_reads() -> None:
     perf = {"vm-1": _vm_perf(5000, 20)}
     kept.update(perf, {"vm-1"}, {"vm-1"}, 1300)
     assert kept.read["vm-1"][0] == 1300
-    assert kept.read["vm-1"][1]["cpu.usage.average"] == {"": [5000, 20.0]}
+    assert kept.read["vm-1"][1]["cpu.usage.average"] == {"": (5000, 20.0)}
     assert "virtualDisk.readOIO.latest" not in kept.read["vm-1"][1]  # capacity only
 
 
@@ -374,12 +375,12 @@ def test_kept_capacity_forgotten_when_not_running_and_when_asked_for_none() -> N
     # running again: due at once, and nothing stale served meanwhile
     assert kept.due(["vm-1", "vm-2"], 40) == {"vm-2"}
     # asked, but vCenter had no capacity sample: nothing served, asked again next time
-    perf = {"vm-2": {"virtualDisk.readOIO.latest": {"scsi0:0": [1.0, 20.0]}}}
+    perf = {"vm-2": {"virtualDisk.readOIO.latest": {"scsi0:0": (1.0, 20.0)}}}
     kept.update(perf, {"vm-1", "vm-2"}, {"vm-2"}, 40)
     assert "cpu.usage.average" not in perf["vm-2"]
     assert kept.due(["vm-1", "vm-2"], 60) == {"vm-2"}
     # a failed batch (not answered, so not asked): the kept values are served meanwhile
     perf = {}
     kept.update(perf, {"vm-1"}, set(), 400)
-    assert perf["vm-1"]["cpu.usage.average"] == {"": [1, 20.0]}
+    assert perf["vm-1"]["cpu.usage.average"] == {"": (1, 20.0)}
     assert kept.due(["vm-1"], 400) == {"vm-1"}

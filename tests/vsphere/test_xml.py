@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from exporter.collectors.vsphere.inventory import apply_updates
+from exporter.collectors.vsphere.samples import Snapshot
 from exporter.collectors.vsphere.wire import parse_perf, parse_retrieve_result, parse_update_set
 from tests.vsphere.conftest import DATA
 
@@ -119,12 +120,12 @@ def test_perf_answer_latest_sample_only() -> None:
     assert parse_perf(PERF.encode(), PERF_NAMES) == {
         # the latest sample, with the interval of the last sampleInfoCSV pair
         "host-7": {
-            "cpu.idle.summation": {"": [31000.0, 300.0]},
-            "net.packetsTx.summation": {"": [0.0, 300.0]},
+            "cpu.idle.summation": {"": (31000.0, 300.0)},
+            "net.packetsTx.summation": {"": (0.0, 300.0)},
         },
         # -1 (no sample), a series without values and an unknown counter are left out;
         # the next entity has its own interval
-        "vm-9": {"cpu.idle.summation": {"0": [12.0, 20.0]}},
+        "vm-9": {"cpu.idle.summation": {"0": (12.0, 20.0)}},
     }
 
 
@@ -144,7 +145,7 @@ def test_perf_instances_and_entities_unescaped() -> None:
         "<instance>a&amp;b</instance></id><value>3</value>",
     )
     assert parse_perf(answer.encode(), {460: "net.droppedRx.summation"}) == {
-        "host-7": {"net.droppedRx.summation": {"a&b": [3.0, 300.0]}},
+        "host-7": {"net.droppedRx.summation": {"a&b": (3.0, 300.0)}},
         "vm-9": {},
     }
 
@@ -180,13 +181,13 @@ def test_recorded_csv_answer_is_what_the_lab_snapshot_holds() -> None:
     lab = json.loads((DATA / "lab.json").read_text())
     names = {o["name"]: moid for moid, o in lab["objects"].items() if "name" in o}
     perf = parse_perf(raw, SIMULATOR_COUNTERS)
-    assert perf == lab["perf"]
+    assert perf == Snapshot.from_dict(lab).perf  # JSON keeps each (value, interval) as a list
     host, vm = perf[names["DC0_H0"]], perf[names["DC0_H0_VM0"]]
-    assert host["net.droppedRx.summation"] == {"vmnic0": [8.0, 20.0]}
-    assert host["disk.commands.summation"] == {"naa.1": [1200.0, 20.0]}
-    assert vm["virtualDisk.readOIO.latest"] == {"scsi0:0": [30.0, 20.0]}
-    assert vm["cpu.usage.average"] == {"": [2500.0, 20.0]}
-    assert vm["net.bytesTx.average"] == {"4000": [50.0, 20.0]}
+    assert host["net.droppedRx.summation"] == {"vmnic0": (8.0, 20.0)}
+    assert host["disk.commands.summation"] == {"naa.1": (1200.0, 20.0)}
+    assert vm["virtualDisk.readOIO.latest"] == {"scsi0:0": (30.0, 20.0)}
+    assert vm["cpu.usage.average"] == {"": (2500.0, 20.0)}
+    assert vm["net.bytesTx.average"] == {"4000": (50.0, 20.0)}
 
 
 UPDATES = ENVELOPE.format(

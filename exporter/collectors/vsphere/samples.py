@@ -26,7 +26,7 @@ from exporter import families as fam
 from exporter.collectors import start_failures
 from exporter.collectors.start_failures import StartFailure
 from exporter.derive import packet_loss_ratio, unique_vm_labels
-from exporter.metrics import SampleSet
+from exporter.metrics import LabelValues, SampleSet
 
 REALTIME_INTERVAL = 20  # seconds: ESXi's realtime sample interval
 
@@ -44,8 +44,15 @@ TOOLS_RUNNING = {
     "guestToolsNotRunning": 0.0,
 }
 
-EntityPerf = dict[str, dict[str, list[float]]]  # counter -> instance -> [value, interval]
+# (value, interval seconds) of an instance's latest sample. A tuple, not a list: the
+# cyclic garbage collector stops tracking tuples of floats and the dicts holding only
+# them, so 100,000 series of perf data are not scanned again and again while a
+# collection runs.
+PerfSample = tuple[float, float]
+Series = dict[str, PerfSample]  # instance -> its latest sample
+EntityPerf = dict[str, Series]  # counter -> its series
 PerfData = dict[str, EntityPerf]  # by moid
+NO_SAMPLE: PerfSample = (0.0, float(REALTIME_INTERVAL))  # an instance missing from a series
 Objects = dict[str, dict[str, Any]]
 Autostart = tuple[bool, int, dict[str, dict[str, Any]]]
 
@@ -58,7 +65,7 @@ class Snapshot:
     times are unix seconds, an autostart manager's `config` is
     {"defaults": {"enabled", "startDelay"}, "powerInfo": [{"key", "startAction",
     "startOrder", "startDelay"}]}. `perf` maps moid -> counter -> instance ->
-    [value, interval seconds] of the latest sample.
+    (value, interval seconds) of the latest sample.
     """
 
     objects: Objects
@@ -73,7 +80,15 @@ class Snapshot:
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
         return cls(
             objects=data["objects"],
-            perf=data.get("perf", {}),
+            perf={
+                moid: {
+                    counter: {
+                        instance: (sample[0], sample[1]) for instance, sample in series.items()
+                    }
+                    for counter, series in entity.items()
+                }
+                for moid, entity in data.get("perf", {}).items()
+            },
             start_failures=data.get("start_failures", {}),
         )
 
@@ -116,7 +131,7 @@ def _placement(objects: Objects, host: dict[str, Any]) -> tuple[str, str]:
     return cluster, datacenter
 
 
-def _instances(series: dict[str, list[float]] | None) -> dict[str, list[float]]:
+def _instances(series: Series | None) -> Series:
     """Per-instance series: "" is the entity's aggregate; "*" is only an echo of the
     query (the simulator sends it for counters it has no instances of)."""
     if not series:
@@ -124,7 +139,7 @@ def _instances(series: dict[str, list[float]] | None) -> dict[str, list[float]]:
     return {k: v for k, v in series.items() if k not in ("", "*")}
 
 
-def _loss(perf: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+def _loss(perf: EntityPerf) -> dict[str, float]:
     """Packet loss ratio per network instance over the latest sample."""
     names = (
         "net.packetsRx.summation",
@@ -135,7 +150,7 @@ def _loss(perf: dict[str, dict[str, list[float]]]) -> dict[str, float]:
     per = [_instances(perf.get(n)) for n in names]
     out: dict[str, float] = {}
     for instance in set().union(*per):
-        rx, tx, drx, dtx = (p.get(instance, [0.0])[0] for p in per)
+        rx, tx, drx, dtx = (p.get(instance, NO_SAMPLE)[0] for p in per)
         out[instance] = packet_loss_ratio(rx + tx, drx + dtx)
     return out
 
@@ -207,8 +222,8 @@ def host_samples(out: SampleSet, target: str, snap: Snapshot) -> Hosts:
         commands = _instances(perf.get("disk.commands.summation"))
         latency = _instances(perf.get("disk.totalLatency.average"))
         for device in commands.keys() | latency.keys():
-            count, interval = commands.get(device, [0.0, REALTIME_INTERVAL])
-            latency_ms = latency.get(device, [0.0])[0]
+            count, interval = commands.get(device, NO_SAMPLE)
+            latency_ms = latency.get(device, NO_SAMPLE)[0]
             out.add(
                 fam.HOST_DISK_QUEUE_LENGTH,
                 count / interval * latency_ms / 1000,
@@ -238,66 +253,63 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         for host, (_, _, info) in hosts.autostart.items()
     }
     by_state = {name: dict.fromkeys(fam.POWER_STATES, 0) for name in hosts.names.values()}
+    # The label values (target, host, vm) are built once per VM and put in the families'
+    # label order (SampleSet.put): this loop runs for every VM of a 10,000-VM vCenter.
     for moid, vm in vms.items():
         host_id = vm.get("runtime.host") or ""
-        labels = {"target": target, "host": hosts.names.get(host_id, ""), "vm": vm_names[moid]}
+        host = hosts.names.get(host_id, "")
+        key = (target, host, vm_names[moid])
         cluster, datacenter = hosts.placement.get(host_id, ("", ""))
-        out.add(
-            fam.VM_INFO,
-            1,
-            **labels,
-            platform="vsphere",
-            uuid=str(vm.get("config.uuid") or ""),
-            cluster=cluster,
-            datacenter=datacenter,
-        )
+        uuid = str(vm.get("config.uuid") or "")
+        out.put(fam.VM_INFO, (*key, "vsphere", uuid, cluster, datacenter), 1)
         power = POWER_STATES.get(vm.get("runtime.powerState") or "", "unknown")
         if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
             power = "unknown"
-        out.add_state(fam.VM_POWER_STATE, power, **labels)
+        out.put_state(fam.VM_POWER_STATE, key, power)
         failure = snap.start_failures.get(moid)
         if failure:
+            labels = dict(zip(fam.VM, key, strict=True))
             start_failures.add_samples(out, StartFailure(*failure), **labels)
-        if labels["host"] in by_state:
-            by_state[labels["host"]][power] += 1
+        if host in by_state:
+            by_state[host][power] += 1
         if vm.get("config.hardware.numCPU") is not None:
-            out.add(fam.VM_VCPUS, vm["config.hardware.numCPU"], **labels)
+            out.put(fam.VM_VCPUS, key, vm["config.hardware.numCPU"])
         if vm.get("config.hardware.memoryMB") is not None:
-            out.add(fam.VM_MEMORY, vm["config.hardware.memoryMB"] * 1024**2, **labels)
+            out.put(fam.VM_MEMORY, key, vm["config.hardware.memoryMB"] * 1024**2)
 
         enabled, default_delay, power_info = hosts.autostart.get(host_id, (False, 0, {}))
         info = power_info.get(moid)
         action = str(info.get("startAction") or "").lower() if info else ""
         takes_part = enabled and action in ("poweron", "systemdefault")
-        out.add(fam.VM_AUTOSTART_ENABLED, 1 if takes_part else 0, **labels)
+        out.put(fam.VM_AUTOSTART_ENABLED, key, 1 if takes_part else 0)
         if info is not None:
             order = int(info.get("startOrder", -1))
             delay = int(info.get("startDelay", -1))
-            out.add(
+            out.put(
                 fam.VM_AUTOSTART_ORDER,
+                key,
                 order if order >= 0 else max(0, last_order.get(host_id, 0)) + 1,
-                **labels,
             )
-            out.add(fam.VM_AUTOSTART_DELAY, delay if delay >= 0 else default_delay, **labels)
+            out.put(fam.VM_AUTOSTART_DELAY, key, delay if delay >= 0 else default_delay)
 
         if power != "running":
             continue
         if vm.get("summary.runtime.bootTime") is not None:
-            out.add(fam.VM_BOOT_TIMESTAMP, vm["summary.runtime.bootTime"], **labels)
+            out.put(fam.VM_BOOT_TIMESTAMP, key, vm["summary.runtime.bootTime"])
         tools = TOOLS_RUNNING.get(vm.get("guest.toolsRunningStatus") or "")
         if tools is not None and vm.get("guest.toolsStatus") != "toolsNotInstalled":
-            out.add(fam.VM_GUEST_TOOLS_RUNNING, tools, **labels)
+            out.put(fam.VM_GUEST_TOOLS_RUNNING, key, tools)
         perf = snap.perf.get(moid)
         if not perf:
             continue
         reads = _instances(perf.get("virtualDisk.readOIO.latest"))
         writes = _instances(perf.get("virtualDisk.writeOIO.latest"))
         for disk in reads.keys() | writes.keys():
-            length = reads.get(disk, [0.0])[0] + writes.get(disk, [0.0])[0]
-            out.add(fam.VM_DISK_QUEUE_LENGTH, length, **labels, disk=disk)
+            length = reads.get(disk, NO_SAMPLE)[0] + writes.get(disk, NO_SAMPLE)[0]
+            out.put(fam.VM_DISK_QUEUE_LENGTH, (*key, disk), length)
         for interface, ratio in _loss(perf).items():
-            out.add(fam.VM_PACKET_LOSS_RATIO, ratio, **labels, interface=interface)
-        _vm_capacity_samples(out, labels, perf)
+            out.put(fam.VM_PACKET_LOSS_RATIO, (*key, interface), ratio)
+        _vm_capacity_samples(out, key, perf)
     for host, counts in by_state.items():
         for state, count in counts.items():
             out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
@@ -356,28 +368,28 @@ class KeptCapacity:
                 perf.setdefault(vm, {}).update(read[vm][1])
 
 
-# Realtime per-instance averages in KiB/s -> families in bytes/s, and their label.
+# Realtime per-instance averages in KiB/s -> families in bytes/s (labels: a VM's, then
+# the instance's, disk or interface).
 VM_RATES = (
-    ("virtualDisk.read.average", fam.VM_DISK_READ_RATE, "disk"),
-    ("virtualDisk.write.average", fam.VM_DISK_WRITE_RATE, "disk"),
-    ("net.bytesRx.average", fam.VM_NET_RX_RATE, "interface"),
-    ("net.bytesTx.average", fam.VM_NET_TX_RATE, "interface"),
+    ("virtualDisk.read.average", fam.VM_DISK_READ_RATE),
+    ("virtualDisk.write.average", fam.VM_DISK_WRITE_RATE),
+    ("net.bytesRx.average", fam.VM_NET_RX_RATE),
+    ("net.bytesTx.average", fam.VM_NET_TX_RATE),
 )
 
 
-def _vm_capacity_samples(
-    out: SampleSet, labels: dict[str, str], perf: dict[str, dict[str, list[float]]]
-) -> None:
-    """CPU use, consumed memory and throughput of a running VM from its realtime sample."""
+def _vm_capacity_samples(out: SampleSet, key: LabelValues, perf: EntityPerf) -> None:
+    """CPU use, consumed memory and throughput of a running VM from its realtime sample;
+    `key` is its (target, host, vm)."""
     usage = (perf.get("cpu.usage.average") or {}).get("")
     if usage is not None:  # percent with two decimals: 2500 is 25.00 %
-        out.add(fam.VM_CPU_USAGE_RATIO, min(1.0, usage[0] / 10000), **labels)
+        out.put(fam.VM_CPU_USAGE_RATIO, key, min(1.0, usage[0] / 10000))
     consumed = (perf.get("mem.consumed.average") or {}).get("")
     if consumed is not None:  # KiB
-        out.add(fam.VM_MEMORY_USED, consumed[0] * 1024, **labels)
-    for counter, family, label in VM_RATES:
+        out.put(fam.VM_MEMORY_USED, key, consumed[0] * 1024)
+    for counter, family in VM_RATES:
         for instance, (kib_per_second, _) in _instances(perf.get(counter)).items():
-            out.add(family, kib_per_second * 1024, **labels, **{label: instance})
+            out.put(family, (*key, instance), kib_per_second * 1024)
 
 
 def datastore_samples(out: SampleSet, target: str, snap: Snapshot) -> None:

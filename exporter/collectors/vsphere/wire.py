@@ -25,10 +25,9 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from exporter.collectors.library import load
-from exporter.collectors.vsphere.samples import REALTIME_INTERVAL
+from exporter.collectors.vsphere.samples import REALTIME_INTERVAL, EntityPerf, PerfData
 
 V = "{urn:vim25}"
-PerfAnswer = dict[str, dict[str, dict[str, list[float]]]]
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 INTS = {"int", "long", "short", "byte"}
 ATTR = {'"': "&quot;"}
@@ -230,14 +229,14 @@ def _text(raw: bytes) -> str:
     return html.unescape(text) if "&" in text else text
 
 
-def parse_perf(data: bytes, names: dict[int, str]) -> PerfAnswer:
-    """A QueryPerf answer in the csv format -> {moid: {counter: {instance: [latest value,
-    interval]}}}, the shape of `Snapshot.perf`: series without a value or whose latest is
+def parse_perf(data: bytes, names: dict[int, str]) -> PerfData:
+    """A QueryPerf answer in the csv format -> {moid: {counter: {instance: (latest value,
+    interval)}}}, the shape of `Snapshot.perf`: series without a value or whose latest is
     -1 (no sample) are left out, and so are counters not in `names`."""
     if b":returnval" in data:
         data = PREFIX.sub(rb"<\1", data)
-    out: PerfAnswer = {}
-    entity: dict[str, dict[str, list[float]]] | None = None
+    out: PerfData = {}
+    entity: EntityPerf | None = None
     interval = float(REALTIME_INTERVAL)
     # The same few counter ids and instances recur for every entity: each is decoded once.
     counters: dict[bytes, str | None] = {}
@@ -260,7 +259,7 @@ def parse_perf(data: bytes, names: dict[int, str]) -> PerfAnswer:
                 instance = instances.get(raw_instance)
                 if instance is None:
                     instance = instances[raw_instance] = _text(raw_instance)
-                entity.setdefault(name, {})[instance] = [value, interval]
+                entity.setdefault(name, {})[instance] = (value, interval)
         elif token.group(2) is not None:
             entity = out.setdefault(_text(token.group(2)), {})
         elif token.group(3) is not None:
