@@ -112,6 +112,11 @@ class SampleSet:
             return
         bucket[key] = value
 
+    def copy(self) -> SampleSet:
+        """A copy whose series can be added to without changing this one's."""
+        series = {family: dict(bucket) for family, bucket in self.series.items()}
+        return SampleSet(series, self.duplicates, set(self.duplicated))
+
     def value(self, family: Family, **labels: str) -> float | None:
         """The value of one series, or None: for tests and the landing page."""
         key = tuple(labels[name] for name in family.labels)

@@ -4,6 +4,7 @@ filters; and a change shows in the next scrape of the real exporter."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from exporter.blocking import Lane
+from exporter.collectors.vsphere.collector import VsphereCollector
 from exporter.collectors.vsphere.inventory import Inventory
 from exporter.collectors.vsphere.samples import Snapshot, snapshot_samples
 from exporter.collectors.vsphere.session import Session, retrieve_objects
@@ -184,6 +187,35 @@ def test_kept_inventory_equals_a_full_read_after_random_changes(
     assert inventory.full_reads == 1  # every round after the first was incremental
     # the random walk reached every kind of change, objects entering and leaving included
     assert {"create", "destroy", "migrate", "power off", "host disconnected"} <= set(admin.done)
+
+
+def test_collector_samples_equal_those_of_a_full_read_after_random_changes(
+    start_vcsim: Callable[..., Vcsim],
+) -> None:
+    """The collector keeps the inventory's samples while vCenter reports no change: after
+    changes and without any, its samples are those of a full read with the same perf."""
+    sim = start_vcsim(clusters=1, hosts=3, standalone=1, vms=6)
+    collector = VsphereCollector(session_for(sim).target, Lane("vc", 2))
+    admin = Admin(sim, random.Random(16))
+
+    async def rounds() -> None:
+        for round_ in range(8):
+            for _ in range(round_ % 3):  # rounds 0, 3, 6 change nothing
+                admin.change()
+            snap = await collector.read_snapshot()
+            full = Snapshot(
+                await collector.lane.run(retrieve_objects, collector.session),
+                snap.perf,
+                snap.start_failures,
+            )
+            got = render([collector.samples_of(snap)])
+            assert got == render([snapshot_samples("vc", full)]), f"round {round_}"
+            assert snap.perf, "no perf samples to tell the passes apart"
+        await collector.close()
+
+    asyncio.run(rounds())
+    # among the changes, those that move a VM's labels and its autostart samples
+    assert {"rename", "migrate", "autostart"} <= set(admin.done)
 
 
 def test_a_truncated_full_read_is_followed_to_the_end(start_vcsim: Callable[..., Vcsim]) -> None:

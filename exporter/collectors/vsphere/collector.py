@@ -17,11 +17,13 @@ from exporter.collectors.vsphere.events import EventReader, VmFailureEvent, reco
 from exporter.collectors.vsphere.inventory import Inventory
 from exporter.collectors.vsphere.samples import (
     KeptCapacity,
+    Labelled,
     Objects,
     PerfData,
     Snapshot,
+    add_perf_samples,
+    inventory_samples,
     perf_targets,
-    snapshot_samples,
 )
 from exporter.collectors.vsphere.session import (
     LoginError,
@@ -53,6 +55,7 @@ class VsphereCollector:
         self.capacity = KeptCapacity(target.capacity_interval)
         self.events = EventReader(target.start_failure_window)
         self.failures: StartFailures[str] = StartFailures(target.start_failure_window)
+        self._labelled: Labelled | None = None  # the inventory's samples, while it is unchanged
 
     def _read_events(self) -> list[VmFailureEvent]:
         si = self.session.ensure()
@@ -179,7 +182,7 @@ class VsphereCollector:
             # The session stays: it is still valid after a network error or a fault, and
             # logging in anew each time would pile up sessions on vCenter.
             raise RuntimeError(f"vsphere {self.target.host}: {describe(err)}") from err
-        samples = snapshot_samples(self.target.name, snap)
+        samples = self.samples_of(snap)
         log.debug(
             "collected",
             extra={
@@ -191,6 +194,15 @@ class VsphereCollector:
             },
         )
         return samples
+
+    def samples_of(self, snap: Snapshot) -> SampleSet:
+        """`snapshot_samples(target, snap)`. While vCenter reports no change to the
+        inventory (the steady state), its samples are the last collection's: only those of
+        perf data and start failures are made anew."""
+        labelled = self._labelled
+        if labelled is None or not labelled.made_from(snap.objects):
+            labelled = self._labelled = inventory_samples(self.target.name, snap.objects)
+        return add_perf_samples(labelled, snap)
 
     async def close(self) -> None:
         await self.lane.run(self.session.logout)

@@ -17,7 +17,6 @@ Performance counters (group.name.rollup) and what is made of them:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,15 +101,61 @@ class Hosts:
     autostart: dict[str, Autostart]
 
 
+@dataclass
+class Labelled:
+    """The first of a snapshot's two passes (`inventory_samples`): the samples of its
+    objects alone, and the label values of the entities the second pass
+    (`add_perf_samples`: perf data and start failures) adds samples of.
+
+    The first pass is most of the work and depends on the objects only: a collector keeps
+    it while vCenter reports no change (`made_from`)."""
+
+    objects: Objects  # as given, each object's dict the one read
+    samples: SampleSet
+    hosts: list[tuple[str, LabelValues]]  # connected hosts: (moid, (target, host))
+    vms: list[tuple[str, LabelValues, bool]]  # (moid, (target, host, vm), running)
+
+    def made_from(self, objects: Objects) -> bool:
+        """Whether `objects` are the ones this was made from. The kept inventory replaces
+        an object's dict when it changes (inventory.py), so identity is enough."""
+        mine = self.objects
+        return len(objects) == len(mine) and all(
+            mine.get(moid) is entry for moid, entry in objects.items()
+        )
+
+
 def snapshot_samples(target: str, snap: Snapshot) -> SampleSet:
     """Every sample of one collection, from its snapshot alone. Objects are taken in the
     order of their ids, so the exposition does not depend on the order vCenter answered in
     (a full read and the kept inventory give the same text)."""
-    out = SampleSet()
-    snap = dataclasses.replace(snap, objects=dict(sorted(snap.objects.items())))
-    hosts = host_samples(out, target, snap)
-    vm_samples(out, target, snap, hosts)
-    datastore_samples(out, target, snap)
+    return add_perf_samples(inventory_samples(target, snap.objects), snap)
+
+
+def inventory_samples(target: str, objects: Objects) -> Labelled:
+    """The samples that need neither perf data nor events: hosts, VMs and datastores."""
+    labelled = Labelled(objects, SampleSet(), [], [])
+    ordered = dict(sorted(objects.items()))
+    hosts = host_samples(labelled, target, ordered)
+    vm_samples(labelled, target, ordered, hosts)
+    datastore_samples(labelled.samples, target, ordered)
+    return labelled
+
+
+def add_perf_samples(labelled: Labelled, snap: Snapshot) -> SampleSet:
+    """The first pass's samples (copied: `labelled` may serve again) and those of `snap`'s
+    perf data and start failures."""
+    out, perf = labelled.samples.copy(), snap.perf
+    for moid, key in labelled.hosts:
+        if perf.get(moid):
+            _host_perf_samples(out, key, labelled.objects[moid], perf[moid])
+    for moid, key, running in labelled.vms:
+        failure = snap.start_failures.get(moid)
+        if failure:
+            labels = dict(zip(fam.VM, key, strict=True))
+            start_failures.add_samples(out, StartFailure(*failure), **labels)
+        vm_perf = perf.get(moid)
+        if running and vm_perf:
+            _vm_perf_samples(out, key, vm_perf)
     return out
 
 
@@ -134,9 +179,12 @@ def _placement(objects: Objects, host: dict[str, Any]) -> tuple[str, str]:
 def _instances(series: Series | None) -> Series:
     """Per-instance series: "" is the entity's aggregate; "*" is only an echo of the
     query (the simulator sends it for counters it has no instances of)."""
-    if not series:
+    if not series or series.keys() <= NOT_INSTANCES:  # the common case, without a copy
         return {}
-    return {k: v for k, v in series.items() if k not in ("", "*")}
+    return {k: v for k, v in series.items() if k not in NOT_INSTANCES}
+
+
+NOT_INSTANCES = frozenset(("", "*"))
 
 
 def _loss(perf: EntityPerf) -> dict[str, float]:
@@ -167,9 +215,10 @@ def _autostart(config: dict[str, Any] | None) -> Autostart:
     )
 
 
-def host_samples(out: SampleSet, target: str, snap: Snapshot) -> Hosts:
-    """The hosts' samples; returns what the VMs' samples need about them."""
-    objects = snap.objects
+def host_samples(labelled: Labelled, target: str, objects: Objects) -> Hosts:
+    """The hosts' inventory samples; notes the connected ones for their perf samples and
+    returns what the VMs' samples need about them."""
+    out = labelled.samples
     hosts = {moid: o for moid, o in objects.items() if o["type"] == "HostSystem"}
     host_names = unique_vm_labels(("", o.get("name", moid), moid) for moid, o in hosts.items())
     placement: dict[str, tuple[str, str]] = {}
@@ -205,39 +254,41 @@ def host_samples(out: SampleSet, target: str, snap: Snapshot) -> Hosts:
         autostart[moid] = _autostart(config)
         if manager is not None or config is not None:
             out.add(fam.HOST_AUTOSTART_ENABLED, 1 if autostart[moid][0] else 0, **labels)
-
-        perf = snap.perf.get(moid)
-        if not perf or state != "connected":
-            continue
-        idle = (perf.get("cpu.idle.summation") or {}).get("")
-        threads = h.get("summary.hardware.numCpuThreads")
-        if threads:
-            out.add(fam.HOST_CPUS, threads, **labels)
-        cores, mhz = h.get("summary.hardware.numCpuCores"), h.get("summary.hardware.cpuMhz")
-        if cores and mhz:
-            out.add(fam.HOST_CPU_CAPACITY, cores * mhz * 1e6, **labels)
-        if idle and threads:
-            ratio = idle[0] / (idle[1] * 1000 * threads)
-            out.add(fam.HOST_CPU_IDLE_RATIO, min(1.0, max(0.0, ratio)), **labels)
-        commands = _instances(perf.get("disk.commands.summation"))
-        latency = _instances(perf.get("disk.totalLatency.average"))
-        for device in commands.keys() | latency.keys():
-            count, interval = commands.get(device, NO_SAMPLE)
-            latency_ms = latency.get(device, NO_SAMPLE)[0]
-            out.add(
-                fam.HOST_DISK_QUEUE_LENGTH,
-                count / interval * latency_ms / 1000,
-                **labels,
-                device=device,
-            )
-        for interface, ratio in _loss(perf).items():
-            out.add(fam.HOST_PACKET_LOSS_RATIO, ratio, **labels, interface=interface)
+        if state == "connected":
+            labelled.hosts.append((moid, (target, name)))
     return Hosts(host_names, placement, autostart)
 
 
-def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> None:
-    """The VMs' samples (templates are not VMs): state, autostart, tools, disks, NICs."""
-    objects = snap.objects
+def _host_perf_samples(
+    out: SampleSet, key: LabelValues, host: dict[str, Any], perf: EntityPerf
+) -> None:
+    """CPU, disk queue and packet loss of a connected host; `key` is its (target, host).
+    Its CPU count and capacity go with them, as they always have: only beside the CPU
+    idle ratio they are read with."""
+    idle = (perf.get("cpu.idle.summation") or {}).get("")
+    threads = host.get("summary.hardware.numCpuThreads")
+    if threads:
+        out.put(fam.HOST_CPUS, key, threads)
+    cores, mhz = host.get("summary.hardware.numCpuCores"), host.get("summary.hardware.cpuMhz")
+    if cores and mhz:
+        out.put(fam.HOST_CPU_CAPACITY, key, cores * mhz * 1e6)
+    if idle and threads:
+        ratio = idle[0] / (idle[1] * 1000 * threads)
+        out.put(fam.HOST_CPU_IDLE_RATIO, key, min(1.0, max(0.0, ratio)))
+    commands = _instances(perf.get("disk.commands.summation"))
+    latency = _instances(perf.get("disk.totalLatency.average"))
+    for device in commands.keys() | latency.keys():
+        count, interval = commands.get(device, NO_SAMPLE)
+        latency_ms = latency.get(device, NO_SAMPLE)[0]
+        out.put(fam.HOST_DISK_QUEUE_LENGTH, (*key, device), count / interval * latency_ms / 1000)
+    for interface, ratio in _loss(perf).items():
+        out.put(fam.HOST_PACKET_LOSS_RATIO, (*key, interface), ratio)
+
+
+def vm_samples(labelled: Labelled, target: str, objects: Objects, hosts: Hosts) -> None:
+    """The VMs' inventory samples (templates are not VMs): state, autostart, tools; notes
+    each VM for its perf and start failure samples."""
+    out = labelled.samples
     vms = {
         moid: o
         for moid, o in objects.items()
@@ -266,10 +317,7 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         if vm.get("runtime.connectionState") in STALE_VM_CONNECTION:
             power = "unknown"
         out.put_state(fam.VM_POWER_STATE, key, power)
-        failure = snap.start_failures.get(moid)
-        if failure:
-            labels = dict(zip(fam.VM, key, strict=True))
-            start_failures.add_samples(out, StartFailure(*failure), **labels)
+        labelled.vms.append((moid, key, power == "running"))
         if host in by_state:
             by_state[host][power] += 1
         if vm.get("config.hardware.numCPU") is not None:
@@ -299,20 +347,22 @@ def vm_samples(out: SampleSet, target: str, snap: Snapshot, hosts: Hosts) -> Non
         tools = TOOLS_RUNNING.get(vm.get("guest.toolsRunningStatus") or "")
         if tools is not None and vm.get("guest.toolsStatus") != "toolsNotInstalled":
             out.put(fam.VM_GUEST_TOOLS_RUNNING, key, tools)
-        perf = snap.perf.get(moid)
-        if not perf:
-            continue
-        reads = _instances(perf.get("virtualDisk.readOIO.latest"))
-        writes = _instances(perf.get("virtualDisk.writeOIO.latest"))
-        for disk in reads.keys() | writes.keys():
-            length = reads.get(disk, NO_SAMPLE)[0] + writes.get(disk, NO_SAMPLE)[0]
-            out.put(fam.VM_DISK_QUEUE_LENGTH, (*key, disk), length)
-        for interface, ratio in _loss(perf).items():
-            out.put(fam.VM_PACKET_LOSS_RATIO, (*key, interface), ratio)
-        _vm_capacity_samples(out, key, perf)
     for host, counts in by_state.items():
         for state, count in counts.items():
             out.add(fam.HOST_VMS, count, target=target, host=host, state=state)
+
+
+def _vm_perf_samples(out: SampleSet, key: LabelValues, perf: EntityPerf) -> None:
+    """Disk queues, packet loss and capacity of a running VM; `key` is its (target, host,
+    vm)."""
+    reads = _instances(perf.get("virtualDisk.readOIO.latest"))
+    writes = _instances(perf.get("virtualDisk.writeOIO.latest"))
+    for disk in reads.keys() | writes.keys():
+        length = reads.get(disk, NO_SAMPLE)[0] + writes.get(disk, NO_SAMPLE)[0]
+        out.put(fam.VM_DISK_QUEUE_LENGTH, (*key, disk), length)
+    for interface, ratio in _loss(perf).items():
+        out.put(fam.VM_PACKET_LOSS_RATIO, (*key, interface), ratio)
+    _vm_capacity_samples(out, key, perf)
 
 
 # What `_vm_capacity_samples` reads: realtime averages over the 20 s sample, asked at the
@@ -392,9 +442,8 @@ def _vm_capacity_samples(out: SampleSet, key: LabelValues, perf: EntityPerf) -> 
             out.put(family, (*key, instance), kib_per_second * 1024)
 
 
-def datastore_samples(out: SampleSet, target: str, snap: Snapshot) -> None:
+def datastore_samples(out: SampleSet, target: str, objects: Objects) -> None:
     """Capacity, free space and accessibility of each datastore."""
-    objects = snap.objects
     datastores = {moid: o for moid, o in objects.items() if o["type"] == "Datastore"}
     ds_names = unique_vm_labels(("", o.get("name", moid), moid) for moid, o in datastores.items())
     for moid, ds in datastores.items():
