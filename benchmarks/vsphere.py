@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.proxy import ByteProxy
-from exporter.collectors.vsphere.collector import PERF_BATCH
-from exporter.collectors.vsphere.inventory import Inventory
-from exporter.collectors.vsphere.samples import Snapshot, perf_targets, snapshot_samples
-from exporter.collectors.vsphere.session import Session, query_perf_answer
+from exporter.blocking import Lane
+from exporter.collectors.vsphere.collector import PERF_BATCH, VsphereCollector
+from exporter.collectors.vsphere.samples import Snapshot, perf_targets
+from exporter.collectors.vsphere.session import query_perf_answer
 from exporter.collectors.vsphere.target import VsphereTarget
 from exporter.collectors.vsphere.wire import parse_perf
 from exporter.config import parse_config
@@ -178,7 +178,10 @@ def profile(sim: Vcsim, rounds: int = 3) -> dict[str, dict[str, float]]:
     config = parse_config(json.dumps({"targets": [sim.target("profile")]}), "benchmark")
     target = config.targets[0]
     assert isinstance(target, VsphereTarget)
-    session, inventory = Session(target), Inventory()
+    # The collector's own session, inventory and samples (it keeps the inventory's samples
+    # while nothing changes); the perf batches are read here one after the other.
+    collector = VsphereCollector(target, Lane("profile", 2))
+    session, inventory = collector.session, collector.inventory
     kinds = ("default", "interval")
     names = ("inventory", "perf_wait", "perf_read", "samples", "render")
     steps: dict[str, dict[str, list[float]]] = {k: {n: [] for n in names} for k in kinds}
@@ -209,7 +212,7 @@ def profile(sim: Vcsim, rounds: int = 3) -> dict[str, dict[str, float]]:
                     read += time.perf_counter() - b1
                     wait += b1 - b0
                 t2 = time.perf_counter()
-                samples = snapshot_samples("profile", snap)
+                samples = collector.samples_of(snap)
                 t3 = time.perf_counter()
                 render([samples])
                 t4 = time.perf_counter()
