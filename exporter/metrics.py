@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 MetricType = Literal["gauge", "counter"]
 
@@ -52,6 +52,50 @@ class StateSet:
 
 
 LabelValues = tuple[str, ...]
+
+
+class SealedSeries(dict[LabelValues, float]):
+    """A family's series that can no longer change. A collector keeps a sealed set while
+    what it was made from is unchanged (vSphere's inventory in the steady state) and
+    serves it scrape after scrape; `render` writes its text once."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, series: dict[LabelValues, float]) -> None:
+        super().__init__(series)
+        self._text: tuple[str, str] | None = None  # (template, text)
+
+    def rendered(self, template: str) -> str:
+        if self._text is None or self._text[0] != template:
+            self._text = (template, _series_text(template, self))
+        return self._text[1]
+
+    def _refuse(self) -> NoReturn:
+        raise TypeError("sealed series cannot change: add them to a new SampleSet")
+
+    def __setitem__(self, key: LabelValues, value: float) -> NoReturn:
+        self._refuse()
+
+    def __delitem__(self, key: LabelValues) -> NoReturn:
+        self._refuse()
+
+    def setdefault(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse()
+
+    def update(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse()
+
+    def pop(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse()
+
+    def popitem(self) -> NoReturn:
+        self._refuse()
+
+    def clear(self) -> NoReturn:
+        self._refuse()
+
+    def __ior__(self, other: Any) -> NoReturn:  # type: ignore[misc]
+        self._refuse()
 
 
 @dataclass
@@ -113,8 +157,19 @@ class SampleSet:
         bucket[key] = value
 
     def copy(self) -> SampleSet:
-        """A copy whose series can be added to without changing this one's."""
-        series = {family: dict(bucket) for family, bucket in self.series.items()}
+        """A copy that can be added to without changing this set: sealed families are
+        shared (and stay closed to new series), the others copied."""
+        series = {
+            family: bucket if isinstance(bucket, SealedSeries) else dict(bucket)
+            for family, bucket in self.series.items()
+        }
+        return SampleSet(series, self.duplicates, set(self.duplicated))
+
+    def sealed(self) -> SampleSet:
+        """This set as it is now, every family sealed (see `SealedSeries`)."""
+        series: dict[Family, dict[LabelValues, float]] = {
+            family: SealedSeries(bucket) for family, bucket in self.series.items()
+        }
         return SampleSet(series, self.duplicates, set(self.duplicated))
 
     def value(self, family: Family, **labels: str) -> float | None:
@@ -165,6 +220,21 @@ def _label_values(family: Family, names: tuple[str, ...], labels: dict[str, str]
     return key
 
 
+def _series_text(template: str, series: dict[LabelValues, float]) -> str:
+    """The lines of one family's series; `template` writes the name and labels."""
+    # Escaping is rare: checked once over the family's distinct label values.
+    if _NEEDS_ESCAPE.isdisjoint("".join(set().union(*series))):
+        return "".join(
+            [f"{template % key}{format_value(value)}\n" for key, value in series.items()]
+        )
+    return "".join(
+        [
+            f"{template % tuple(map(_escape_label, key))}{format_value(value)}\n"
+            for key, value in series.items()
+        ]
+    )
+
+
 def render(sample_sets: Iterable[SampleSet]) -> str:
     """Renders the sample sets as one Prometheus text exposition (format 0.0.4)."""
     merged: dict[Family, list[dict[LabelValues, float]]] = {}
@@ -190,12 +260,8 @@ def render(sample_sets: Iterable[SampleSet]) -> str:
                     first.setdefault(key, value)
             buckets = [first]
         for bucket in buckets:
-            # Escaping is rare: checked once over the family's distinct label values.
-            if _NEEDS_ESCAPE.isdisjoint("".join(set().union(*bucket))):
-                out += [f"{template % key}{format_value(value)}\n" for key, value in bucket.items()]
+            if isinstance(bucket, SealedSeries):
+                out.append(bucket.rendered(template))
             else:
-                out += [
-                    f"{template % tuple(map(_escape_label, key))}{format_value(value)}\n"
-                    for key, value in bucket.items()
-                ]
+                out.append(_series_text(template, bucket))
     return "".join(out)

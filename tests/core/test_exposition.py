@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from exporter.metrics import Family, SampleSet, StateSet, format_value, render
 from harness import exposition
 
@@ -82,3 +84,43 @@ def test_values_as_prometheus_writes_them() -> None:
 
 def test_nothing_to_render() -> None:
     assert render([]) == "" and render([SampleSet()]) == ""
+
+
+def test_sealed_sets_render_the_same_and_refuse_changes() -> None:
+    sealed = [s.sealed() for s in sample_sets()]
+    assert render(sealed) == GOLDEN
+    assert render(sealed) == GOLDEN  # the second time from the kept text
+    first = sealed[0]
+    first.add(UP, 0)  # already there: counted as a duplicate, as in any set
+    assert first.duplicates == 1
+    with pytest.raises(TypeError, match="sealed"):
+        first.add(QUEUE, 1, target="new", disk="vdb")
+    series = first.series[QUEUE]
+    with pytest.raises(TypeError, match="sealed"):
+        series.update({})
+    with pytest.raises(TypeError, match="sealed"):
+        series.pop(("a", "vda"))
+    with pytest.raises(TypeError, match="sealed"):
+        series.setdefault(("a", "x"), 1.0)
+    with pytest.raises(TypeError, match="sealed"):
+        series.clear()
+    assert first.value(QUEUE, target="a", disk="vda") == 0.25
+
+
+def test_a_copy_shares_sealed_families_and_takes_new_ones() -> None:
+    sealed = sample_sets()[0].sealed()
+    other = Family("test_other", "Another family.", ("target",))
+    copy = sealed.copy()
+    copy.add(other, 7, target="a")
+    assert copy.series[QUEUE] is sealed.series[QUEUE]
+    assert other not in sealed.series
+    assert 'test_other{target="a"} 7\n' in render([copy])
+    # one text per family whatever the order: a sealed family rendered beside a plain one
+    # of the same name merges as before (the first sample of a series wins)
+    plain = SampleSet()
+    plain.add(QUEUE, 5, target="a", disk="vda")
+    plain.add(QUEUE, 6, target="c", disk="vdc")
+    text = render([sealed, plain])
+    assert 'test_queue_length{target="a",disk="vda"} 0.25\n' in text
+    assert 'test_queue_length{target="c",disk="vdc"} 6\n' in text
+    assert text.count("# TYPE test_queue_length") == 1

@@ -138,12 +138,13 @@ def inventory_samples(target: str, objects: Objects) -> Labelled:
     hosts = host_samples(labelled, target, ordered)
     vm_samples(labelled, target, ordered, hosts)
     datastore_samples(labelled.samples, target, ordered)
+    labelled.samples = labelled.samples.sealed()  # served as long as the objects are the same
     return labelled
 
 
 def add_perf_samples(labelled: Labelled, snap: Snapshot) -> SampleSet:
-    """The first pass's samples (copied: `labelled` may serve again) and those of `snap`'s
-    perf data and start failures."""
+    """The first pass's samples (shared, sealed: `labelled` may serve again) and those of
+    `snap`'s perf data and start failures, in families of their own."""
     out, perf = labelled.samples.copy(), snap.perf
     for moid, key in labelled.hosts:
         if perf.get(moid):
