@@ -9,7 +9,6 @@ Bounded: loopback only, 8 flood threads, about 40 s in all.
 
 from __future__ import annotations
 
-import base64
 import os
 import statistics
 import sys
@@ -20,8 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import bcrypt
-
+from harness.exporter import authorization, basic_auth_users
 from harness.process import Peer, free_port
 
 COST = 12
@@ -31,8 +29,7 @@ SCRAPES = 40
 
 def _get(url: str, user: str, password: str, timeout: float = 30) -> int:
     request = urllib.request.Request(url)
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
+    request.add_header("Authorization", authorization(user, password))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             answer.read()
@@ -62,9 +59,8 @@ def _summary(values: list[float]) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=COST)).decode()
         web = tmp / "web.yml"
-        web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+        web.write_text(basic_auth_users("scrape-pass", cost=COST))
         port = free_port()
         exporter = Peer(
             "exporter-auth",

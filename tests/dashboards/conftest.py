@@ -195,9 +195,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
         if collector_exists("ceph"):
             from harness.ceph import CephCluster
 
-            cluster = CephCluster(workdir / "ceph")
-            cluster.start()
-            peers.callback(cluster.stop)
+            cluster = peers.enter_context(CephCluster(workdir / "ceph").running())
             targets.append({"name": "ceph-lab", "kind": "ceph", "conf": str(cluster.conf)})
             kinds.add("ceph")
             required |= CEPH_FAMILIES
@@ -206,9 +204,7 @@ def lab_targets(workdir: Path) -> Iterator[tuple[list[dict[str, Any]], set[str],
             # fleet board's platform filter and the VM panels see OpenStack data.
             from harness.openstack import OpenStackCloud
 
-            cloud = OpenStackCloud(workdir / "openstack")
-            cloud.start()
-            peers.callback(cloud.stop)
+            cloud = peers.enter_context(OpenStackCloud(workdir / "openstack").running())
             cloud.seed()
             cloud.create_server("lab-instance")
             targets.append(cloud.target("openstack-lab"))
